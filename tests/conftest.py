@@ -1,0 +1,67 @@
+"""Shared fixtures: a moto server on 127.0.0.1, AWS test credentials, and settings builders.
+
+Tests never reach the internet: AWS clients point at moto (in-process server) and Azure clients at the
+bundled emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# Fake credentials for moto; set before any boto3 client is built. Never real ones.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-west-2")
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server (all services) on 127.0.0.1; yields its base URL. State is shared: reset it per test
+    with the ``moto_endpoint`` fixture."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server: str) -> str:
+    """The moto server URL, with all state reset before the test."""
+    import requests
+
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    return moto_server
+
+
+@pytest.fixture
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """An environment for a local run in a temp store (emulator mode, SQLite sink, file metrics)."""
+    return {
+        "SPOTLAKE_STORE": str(tmp_path / "store"),
+        "SPS_KEY_FILE": str(tmp_path / "sps_key.txt"),
+        "SPOTLAKE_AZURE_EMULATOR": "1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-west-2",
+    }
+
+
+@pytest.fixture
+def us_catalog_path() -> Path:
+    path = SHARED_DATA / "azure_us_catalog_v5.csv"
+    if not path.exists():
+        pytest.skip(f"shared data not present: {path}")
+    return path

@@ -1,0 +1,225 @@
+"""Azure credentials and ARM client wiring (SPEC section 4).
+
+Where the credential comes from, in order:
+1. the emulator (``settings.emulator.enabled``): a real OAuth2 client-credentials exchange over plain HTTP
+   with the emulator's token endpoint (``EmulatorTokenCredential``). azure-identity's
+   ``ClientSecretCredential`` refuses non-TLS authorities (``normalize_authority`` raises for http://,
+   reference/azure.md 5.2), so emulator mode uses this small credential instead; tokens still expire and
+   are refreshed, exactly as with the real one.
+2. a service principal in the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
+   AZURE_SUBSCRIPTION_IDS) -> ``azure.identity.ClientSecretCredential``;
+3. the DynamoDB table ``AZURE_AUTH_TABLE`` (SpotLake's ``AzureAuth``), item ``id = AZURE_AUTH_ITEM`` with
+   attributes TenantId, ClientId, ClientSecret, SubscriptionId (one id or a comma-separated list).
+
+A missing or refused credential raises ``RunFailed`` with a message that never contains the secret.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import HTTPPolicy
+
+from utils.errors import RunFailed
+
+ARM_SCOPE = "https://management.azure.com/.default"
+EMULATOR_TENANT = "00000000-0000-4000-8000-000000000000"
+EMULATOR_CLIENT_ID = "spotlake-emulator-client"
+_REFRESH_MARGIN_SECONDS = 120
+
+
+def emulator_subscription_ids(count: int) -> tuple[str, ...]:
+    """Deterministic GUID-shaped subscription ids for emulator mode."""
+    return tuple(str(uuid.uuid5(uuid.NAMESPACE_URL, f"spotlake-emulator-subscription-{i}")) for i in range(count))
+
+
+class EmulatorTokenCredential:
+    """OAuth2 client-credentials over HTTP(S) with caching and refresh; a ``TokenCredential``.
+
+    POST ``{authority}/{tenant}/oauth2/v2.0/token`` with ``grant_type=client_credentials`` ->
+    ``{"token_type": "Bearer", "expires_in": 3599, "access_token": "..."}``.
+    """
+
+    def __init__(
+        self,
+        authority: str,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._url = f"{authority.rstrip('/')}/{tenant_id}/oauth2/v2.0/token"
+        self._client_id = client_id
+        self._secret = client_secret
+        self._session = session or requests.Session()
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._token: AccessToken | None = None
+
+    def __repr__(self) -> str:
+        return f"EmulatorTokenCredential(url={self._url!r})"
+
+    def invalidate(self) -> None:
+        """Forget the cached token (after a 401 Expired/InvalidAuthenticationToken)."""
+        with self._lock:
+            self._token = None
+
+    def get_token(self, *scopes: str, **_kwargs: Any) -> AccessToken:
+        with self._lock:
+            if self._token is not None and self._token.expires_on - _REFRESH_MARGIN_SECONDS > time.time():
+                return self._token
+            scope = scopes[0] if scopes else ARM_SCOPE
+            body = {
+                "grant_type": "client_credentials",
+                "client_id": self._client_id,
+                "client_secret": self._secret,
+                "scope": scope,
+            }
+            last_error: Exception | None = None
+            for attempt in range(4):
+                try:
+                    response = self._session.post(self._url, data=body, timeout=self._timeout)
+                except requests.RequestException as exc:
+                    last_error = exc
+                    time.sleep(min(0.2 * 2**attempt, 2.0))
+                    continue
+                if response.status_code >= 500 or response.status_code == 429:
+                    last_error = RunFailed(f"token endpoint answered HTTP {response.status_code}")
+                    time.sleep(min(0.2 * 2**attempt, 2.0))
+                    continue
+                if response.status_code != 200:
+                    raise ClientAuthenticationError(
+                        message=f"token request refused: HTTP {response.status_code} {_error_code(response)}"
+                    )
+                try:
+                    payload = response.json()
+                    token = AccessToken(payload["access_token"], int(time.time()) + int(payload["expires_in"]))
+                except (ValueError, KeyError, TypeError) as exc:
+                    last_error = RunFailed(f"token endpoint answered an unreadable body ({type(exc).__name__})")
+                    continue
+                self._token = token
+                return token
+            raise ClientAuthenticationError(message=f"token request failed after retries: {last_error}")
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("error", ""))
+    except ValueError:
+        return ""
+
+
+class HttpBearerPolicy(HTTPPolicy):
+    """Sets ``Authorization: Bearer`` from a credential on every request, over http or https.
+
+    azure-core's ``BearerTokenCredentialPolicy`` refuses non-https URLs (``_enforce_https``, reference
+    azure.md 5.3), so ARM clients pointed at the emulator use this policy. On a 401 it refreshes the token
+    once and resends (expired token mid-sweep).
+    """
+
+    def __init__(self, credential: Any, scope: str = ARM_SCOPE) -> None:
+        super().__init__()
+        self._credential = credential
+        self._scope = scope
+
+    def send(self, request: PipelineRequest) -> PipelineResponse:
+        token = self._credential.get_token(self._scope).token
+        request.http_request.headers["Authorization"] = f"Bearer {token}"
+        response = self.next.send(request)
+        if response.http_response.status_code == 401 and hasattr(self._credential, "invalidate"):
+            self._credential.invalidate()
+            token = self._credential.get_token(self._scope).token
+            request.http_request.headers["Authorization"] = f"Bearer {token}"
+            response = self.next.send(request)
+        return response
+
+
+@dataclass(frozen=True)
+class AzureAuth:
+    """A credential, the subscriptions it may use, and the endpoints to use it on."""
+
+    credential: Any
+    subscription_ids: tuple[str, ...]
+    arm_endpoint: str
+    prices_endpoint: str
+
+    def arm_client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for any azure-mgmt client: base_url, and an http-capable auth policy."""
+        kwargs: dict[str, Any] = {"base_url": self.arm_endpoint}
+        if self.arm_endpoint.startswith("http://") or isinstance(self.credential, EmulatorTokenCredential):
+            kwargs["authentication_policy"] = HttpBearerPolicy(self.credential)
+        return kwargs
+
+    def bearer_token(self) -> str:
+        """A current ARM access token (cached by the credential) for plain ``requests`` calls."""
+        return self.credential.get_token(ARM_SCOPE).token
+
+    def invalidate_token(self) -> None:
+        if hasattr(self.credential, "invalidate"):
+            self.credential.invalidate()
+
+
+def load_azure_auth(
+    settings: Any, *, dynamodb_client: Any = None, session: requests.Session | None = None
+) -> AzureAuth:
+    """Build the ``AzureAuth`` the settings call for (see module docstring for the order).
+
+    Raises:
+        RunFailed: no usable credential (missing item, missing attributes, table unreachable).
+    """
+    azure = settings.azure
+    if settings.emulator.enabled:
+        subs = azure.subscription_ids or emulator_subscription_ids(settings.emulator.subscriptions)
+        credential = EmulatorTokenCredential(
+            azure.authority,
+            azure.tenant_id or EMULATOR_TENANT,
+            azure.client_id or EMULATOR_CLIENT_ID,
+            azure.client_secret or "emulator-secret",
+            session=session,
+            timeout=settings.http_timeout,
+        )
+        return AzureAuth(credential, subs, azure.arm_endpoint, azure.prices_endpoint)
+    if azure.has_service_principal:
+        tenant, client, secret, subs = azure.tenant_id, azure.client_id, azure.client_secret, azure.subscription_ids
+    elif azure.auth_table:
+        tenant, client, secret, subs = _credential_from_dynamodb(settings, dynamodb_client)
+    else:
+        raise RunFailed("no Azure credential configured (service principal environment or AZURE_AUTH_TABLE)")
+    from azure.identity import ClientSecretCredential
+
+    host = azure.authority.split("://", 1)[-1]
+    credential = ClientSecretCredential(tenant, client, secret, authority=host)
+    return AzureAuth(credential, subs, azure.arm_endpoint, azure.prices_endpoint)
+
+
+def _credential_from_dynamodb(settings: Any, client: Any) -> tuple[str, str, str, tuple[str, ...]]:
+    azure = settings.azure
+    if client is None:
+        from utils.aws import aws_client
+
+        client = aws_client("dynamodb", settings)
+    try:
+        response = client.get_item(TableName=azure.auth_table, Key={"id": {"S": azure.auth_item}}, ConsistentRead=True)
+    except Exception as exc:  # botocore ClientError / EndpointConnectionError: say which, never the item
+        raise RunFailed(
+            f"cannot read Azure credential from DynamoDB table {azure.auth_table!r}: {type(exc).__name__}"
+        ) from None
+    item = response.get("Item")
+    if not item:
+        raise RunFailed(f"DynamoDB table {azure.auth_table!r} has no item with id={azure.auth_item!r}")
+    values = {name: next(iter(attr.values())) for name, attr in item.items()}
+    missing = [k for k in ("TenantId", "ClientId", "ClientSecret", "SubscriptionId") if not values.get(k)]
+    if missing:
+        raise RunFailed(f"Azure credential item id={azure.auth_item!r} lacks attributes {missing}")
+    subs = tuple(s.strip() for s in str(values["SubscriptionId"]).split(",") if s.strip())
+    return str(values["TenantId"]), str(values["ClientId"]), str(values["ClientSecret"]), subs

@@ -1,0 +1,248 @@
+"""Object store with two backends behind one small interface: a local directory and S3.
+
+Both give atomic single-object writes (local: temp file + fsync + rename; S3: one PUT), listing by
+prefix, and a create-if-absent primitive usable as a lease (local: hard link of a complete temp file,
+which fails when the name exists; S3: ``PutObject`` with ``IfNoneMatch='*'``, 412 when it exists).
+``put_if_match`` is the compare-and-swap used to take over an expired lease.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from utils.errors import ObjectNotFound, RunFailed
+
+log = logging.getLogger(__name__)
+
+# S3 error codes meaning "the condition did not hold" for If-Match (404 when the key vanished).
+_CAS_REFUSED = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409", "404"}
+
+
+class Store(Protocol):
+    """What every backend offers. Keys are '/'-separated, relative to the store root."""
+
+    def get_bytes(self, key: str) -> bytes: ...
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None, public: bool = False) -> None: ...
+    def put_if_absent(self, key: str, data: bytes) -> bool: ...
+    def get_with_tag(self, key: str) -> tuple[bytes, str]: ...
+    def put_if_match(self, key: str, data: bytes, tag: str) -> bool: ...
+    def exists(self, key: str) -> bool: ...
+    def list_keys(self, prefix: str) -> list[str]: ...
+    def delete(self, key: str) -> None: ...
+    def describe(self, key: str = "") -> str: ...
+
+
+def _check_key(key: str) -> str:
+    if not key or key.startswith("/") or ".." in key.split("/"):
+        raise ValueError(f"invalid store key {key!r}")
+    return key
+
+
+class LocalStore:
+    """A directory tree; each key is a file below ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def describe(self, key: str = "") -> str:
+        return str(self._path(key)) if key else str(self.root)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    def get_with_tag(self, key: str) -> tuple[bytes, str]:
+        data = self.get_bytes(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def _write_temp(self, path: Path, data: bytes) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return Path(tmp)
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None, public: bool = False) -> None:
+        path = self._path(key)
+        tmp = self._write_temp(path, data)
+        os.replace(tmp, path)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        tmp = self._write_temp(path, data)
+        try:
+            os.link(tmp, path)  # atomic, and the name only ever points at complete content
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def put_if_match(self, key: str, data: bytes, tag: str) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A sidecar lock serialises compare-and-swap between processes on this machine.
+        with open(path.parent / f".{path.name}.cas-lock", "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                _, current = self.get_with_tag(key)
+            except ObjectNotFound:
+                return False
+            if current != tag:
+                return False
+            self.put_bytes(key, data)
+            return True
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self.root
+        if not base.exists():
+            return []
+        # Walk only below the deepest directory named by the prefix.
+        dir_part = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = base / dir_part if dir_part else base
+        if not start.is_dir():
+            return []
+        keys = []
+        for dirpath, _dirnames, filenames in os.walk(start):
+            for name in filenames:
+                if name.startswith(".") and (name.endswith(".tmp") or name.endswith(".cas-lock")):
+                    continue  # in-flight temp files and CAS lock files are not objects
+                rel = Path(dirpath, name).relative_to(base).as_posix()
+                if rel.startswith(prefix):
+                    keys.append(rel)
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        # Deleting an absent object is a no-op, as on S3.
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+
+class S3Store:
+    """An S3 bucket (and optional key prefix) through an injected boto3 S3 client."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "", *, public_read: bool = False) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.public_read = public_read
+        self._acl_supported = True
+
+    def _key(self, key: str) -> str:
+        _check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def describe(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{self._key(key) if key else self.prefix}".rstrip("/")
+
+    @staticmethod
+    def _code(exc: Exception) -> str:
+        response = getattr(exc, "response", None) or {}
+        return str(response.get("Error", {}).get("Code", ""))
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.get_with_tag(key)[0]
+
+    def get_with_tag(self, key: str) -> tuple[bytes, str]:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            raise ObjectNotFound(key) from None
+        return response["Body"].read(), response["ETag"]
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None, public: bool = False) -> None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
+        if content_type:
+            kwargs["ContentType"] = content_type
+        if public and self.public_read and self._acl_supported:
+            try:
+                self.client.put_object(**kwargs, ACL="public-read")
+                return
+            except Exception as exc:
+                if self._code(exc) != "AccessControlListNotSupported":
+                    raise
+                # Buckets with Object Ownership "bucket owner enforced" refuse ACLs (AWS default since
+                # April 2023); SPEC 5 says public ACLs are optional, so write without one.
+                self._acl_supported = False
+                log.warning("bucket %s does not allow ACLs; writing public objects without public-read", self.bucket)
+        self.client.put_object(**kwargs)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+            return True
+        except Exception as exc:
+            code = self._code(exc)
+            if code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}:
+                return False
+            raise
+
+    def put_if_match(self, key: str, data: bytes, tag: str) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=tag)
+            return True
+        except Exception as exc:
+            if self._code(exc) in _CAS_REFUSED:
+                return False
+            raise
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except Exception as exc:
+            if self._code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+
+    def list_keys(self, prefix: str) -> list[str]:
+        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def open_store(settings: Any, s3_client: Any = None) -> Store:
+    """The store named by ``settings.store``; an S3 client is built when none is injected."""
+    config = settings.store
+    if config.kind == "local":
+        try:
+            config.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = errno.errorcode.get(exc.errno or 0, str(exc))
+            raise RunFailed(f"cannot create store directory {config.root}: {reason}") from exc
+        return LocalStore(config.root)
+    if s3_client is None:
+        from utils.aws import aws_client
+
+        s3_client = aws_client("s3", settings)
+    return S3Store(s3_client, config.bucket, config.prefix, public_read=settings.public_read)
