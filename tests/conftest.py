@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED_DATA = REPO_ROOT / "tests" / "data"  # copies of ../shared/data (real catalogs)
 
 # Fake credentials for moto; set before any boto3 client is built. Never real ones.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
