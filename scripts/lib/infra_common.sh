@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Shared helpers of the deploy scripts (build_and_push.sh, deploy_infra.sh, destroy_infra.sh, delete_image.sh).
+# Source it after `set -o errexit -o nounset -o pipefail` and after defining a `usage` function that prints the
+# script's usage to stdout. Every helper prints diagnostics on stderr only and never prints an argument value
+# that may be a secret.
+
+# Default AWS region of every script (SpotLake's collectors run in us-west-2); read by the sourcing scripts.
+# shellcheck disable=SC2034
+readonly INFRA_DEFAULT_REGION="us-west-2"
+
+# infra::log MESSAGE...
+# One line on stderr, tagged with the calling script's name.
+infra::log() {
+  printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2
+}
+
+# infra::usage_error MESSAGE
+# Bad usage or input: message and usage on stderr, exit 2.
+infra::usage_error() {
+  printf 'error: %s\n\n' "$1" >&2
+  usage >&2
+  exit 2
+}
+
+# infra::fail MESSAGE
+# A run failure (a tool or AWS call failed): message on stderr, exit 1.
+infra::fail() {
+  printf 'error: %s\n' "$1" >&2
+  exit 1
+}
+
+# infra::require_value OPTION VALUE
+# Exit 2 when a required option was not given (VALUE empty).
+infra::require_value() {
+  local option="$1" value="$2"
+  if [[ -z "${value}" ]]; then
+    infra::usage_error "missing required option ${option}"
+  fi
+}
+
+# infra::check_pattern OPTION VALUE REGEX WHAT
+# Exit 2 unless VALUE matches the extended REGEX; the message names the option, not the value.
+infra::check_pattern() {
+  local option="$1" value="$2" regex="$3" what="$4"
+  if [[ ! "${value}" =~ ${regex} ]]; then
+    infra::usage_error "${option} must be ${what}"
+  fi
+}
+
+# infra::check_region VALUE
+infra::check_region() {
+  infra::check_pattern "-r" "$1" '^[a-z]{2}(-gov)?-[a-z]+-[0-9]$' "an AWS region code such as us-west-2"
+}
+
+# infra::require_cmd NAME...
+# Exit 1 when a required tool is not on PATH.
+infra::require_cmd() {
+  local name
+  for name in "$@"; do
+    command -v "${name}" >/dev/null 2>&1 || infra::fail "required command not found on PATH: ${name}"
+  done
+}
+
+# infra::json_id_list OPTION VALUE ID_PREFIX
+# Validate VALUE as a non-empty JSON list of strings that all start with ID_PREFIX (e.g. "subnet-") and print
+# it back as compact JSON (also valid HCL list syntax for `terraform -var`). Exit 2 when it is not.
+infra::json_id_list() {
+  local option="$1" value="$2" prefix="$3" normalised
+  if ! normalised="$(python3 -c '
+import json, re, sys
+try:
+    items = json.loads(sys.argv[1])
+except ValueError:
+    sys.exit(1)
+pattern = re.compile(re.escape(sys.argv[2]) + r"[0-9a-f]{8,17}")
+if not isinstance(items, list) or not items:
+    sys.exit(1)
+if not all(isinstance(i, str) and pattern.fullmatch(i) for i in items):
+    sys.exit(1)
+print(json.dumps(items, separators=(",", ":")))
+' "${value}" "${prefix}" 2>/dev/null)"; then
+    infra::usage_error "${option} must be a non-empty JSON list of ${prefix}... ids, e.g. '[\"${prefix}0123456789abcdef0\"]'"
+  fi
+  printf '%s\n' "${normalised}"
+}
+
+# infra::repo_root
+# Absolute path of the repository (the parent of scripts/).
+infra::repo_root() {
+  (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+}
+
+# infra::print_header FILE
+# Print FILE's leading comment block (after the shebang) without the "# " markers: the usage text.
+infra::print_header() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
+}
