@@ -136,8 +136,35 @@ def lower_bound(pairs: PairsInput, max_regions: int = DEFAULT_MAX_REGIONS,
 Cover = list[tuple[np.ndarray, np.ndarray]]
 
 
-def _greedy_cover(valid: np.ndarray, elem_limit: int, item_limit: int, rounds: int = 2) -> Cover:
-    """Chunk-aware greedy cover of valid[item, element] (see the module docstring)."""
+@dataclass(frozen=True)
+class _GreedyVariant:
+    """One deterministic flavour of the greedy; the planner keeps the best plan of a few."""
+
+    seed: str  # "largest_chunk": item whose next (partial) chunk is largest; "smallest": fewest left
+    finish_bonus: int  # score bonus for a companion the call finishes
+    partial_penalty: int  # score penalty for a companion the call does not relieve of a whole chunk
+
+
+GREEDY_VARIANTS = (
+    _GreedyVariant(seed="largest_chunk", finish_bonus=4, partial_penalty=0),
+    _GreedyVariant(seed="smallest", finish_bonus=40, partial_penalty=4),
+    _GreedyVariant(seed="largest_chunk", finish_bonus=0, partial_penalty=4),
+)
+# Above this many pairs only the orientation of the dominant counting bound is planned (speed).
+BOTH_ORIENTATIONS_MAX_PAIRS = 5_000
+
+
+def _greedy_cover(valid: np.ndarray, elem_limit: int, item_limit: int, variant: _GreedyVariant,
+                  rounds: int = 2) -> Cover:
+    """Chunk-aware greedy cover of valid[item, element].
+
+    Each step makes one call: a seed item, up to ``elem_limit`` of its uncovered elements (rarest
+    first: rare elements are the hard ones to share), then the companions that gain most from those
+    elements, then the elements re-chosen for the seed and its companions. An item's remaining work
+    is counted in chunks of ``elem_limit`` elements; its "partial" chunk is what is left over the full
+    chunks, and a call relieves it of a whole chunk when it covers at least that many elements.
+    Ties always break on the lower index, so the result is deterministic.
+    """
     uncovered = valid.copy()
     remaining = uncovered.sum(axis=1).astype(np.int64)
     calls: Cover = []
@@ -145,27 +172,28 @@ def _greedy_cover(valid: np.ndarray, elem_limit: int, item_limit: int, rounds: i
         active = np.flatnonzero(remaining > 0)
         if active.size == 0:
             return calls
-        seed = int(active[np.argmax(remaining[active])])  # argmax: first (lowest index) on ties
+        partial = (remaining[active] - 1) % elem_limit + 1
+        if variant.seed == "smallest":
+            seed = int(active[np.argmin(remaining[active])])  # argmin: first (lowest index) on ties
+        else:
+            seed = int(active[np.lexsort((active, -remaining[active], -partial))[0]])
         active_uncovered = uncovered[active]
-        popularity = active_uncovered.sum(axis=0).astype(np.int64)
+        rarity = -active_uncovered.sum(axis=0).astype(np.int64)
         seed_elems = np.flatnonzero(uncovered[seed])
         if seed_elems.size <= elem_limit:
             elems = seed_elems
         else:
-            elems = seed_elems[np.lexsort((seed_elems, -popularity[seed_elems]))[:elem_limit]]
-        # Work left per item, in chunks: a call that covers at least `partial` of an item's
-        # uncovered elements removes one whole chunk of that item's work.
-        partial = (remaining[active] - 1) % elem_limit + 1
-        items = np.array([seed])
+            elems = seed_elems[np.lexsort((seed_elems, -rarity[seed_elems]))[:elem_limit]]
+        items = np.array([seed], dtype=np.int64)
         for _ in range(rounds):
             overlap = active_uncovered[:, elems].sum(axis=1)
-            whole_chunk = overlap >= np.minimum(partial, elems.size)
-            score = whole_chunk.astype(np.int64) * (elem_limit + 1) + overlap
-            score[(active == seed) | (overlap == 0)] = -1
-            order = np.lexsort((active, -score))[: item_limit - 1]
-            items = np.concatenate([[seed], active[order[score[order] > 0]]]).astype(np.int64)
-            # Elements uncovered for the call's items first, then the generally popular ones.
-            weight = uncovered[items].sum(axis=0).astype(np.int64) * (int(popularity.max()) + 1) + popularity
+            score = (overlap * 4 + (overlap >= remaining[active]) * variant.finish_bonus
+                     - (overlap < np.minimum(partial, elems.size)) * variant.partial_penalty)
+            excluded = (active == seed) | (overlap == 0)
+            order = np.lexsort((active, -score, excluded))[: item_limit - 1]
+            items = np.concatenate([[seed], active[order[~excluded[order]]]]).astype(np.int64)
+            # Elements uncovered for the call's items first, then the rare ones.
+            weight = uncovered[items].sum(axis=0).astype(np.int64) * (2 * len(active) + 2) + rarity
             if seed_elems.size > elem_limit:
                 elems = seed_elems[np.lexsort((seed_elems, -weight[seed_elems]))[:elem_limit]]
             else:
@@ -179,8 +207,77 @@ def _greedy_cover(valid: np.ndarray, elem_limit: int, item_limit: int, rounds: i
         remaining[items] = uncovered[items].sum(axis=1)
 
 
+def _bits(indices: np.ndarray) -> int:
+    mask = 0
+    for i in indices.tolist():
+        mask |= 1 << i
+    return mask
+
+
+def _indices(mask: int) -> np.ndarray:
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return np.array(out, dtype=np.int64)
+
+
+def _trim_and_merge(valid: np.ndarray, calls: Cover, elem_limit: int, item_limit: int) -> Cover:
+    """Drop items and elements a call does not need (covered elsewhere), then merge calls that fit together.
+
+    Trimming only removes cells covered by another call, so coverage is kept; a merge keeps every cell.
+    """
+    count = np.zeros(valid.shape, dtype=np.int32)
+    for elems, items in calls:
+        count[np.ix_(items, elems)] += 1
+    count *= valid
+    trimmed: list[tuple[int, int]] = []
+    for elems, items in calls:
+        block = count[np.ix_(items, elems)]
+        keep_items = items[(block == 1).any(axis=1)]
+        if keep_items.size == 0:
+            count[np.ix_(items, elems)] -= valid[np.ix_(items, elems)]
+            continue
+        dropped = np.setdiff1d(items, keep_items)
+        count[np.ix_(dropped, elems)] -= valid[np.ix_(dropped, elems)]
+        block = count[np.ix_(keep_items, elems)]
+        keep_elems = elems[(block == 1).any(axis=0)]
+        dropped_elems = np.setdiff1d(elems, keep_elems)
+        count[np.ix_(keep_items, dropped_elems)] -= valid[np.ix_(keep_items, dropped_elems)]
+        trimmed.append((_bits(keep_elems), _bits(keep_items)))
+    # Merge: only calls with room on some side can absorb another call.
+    merged = True
+    while merged:
+        merged = False
+        room = [i for i, (e, it) in enumerate(trimmed)
+                if e.bit_count() < elem_limit or it.bit_count() < item_limit]
+        alive = [True] * len(trimmed)
+        for a_pos, a in enumerate(room):
+            if not alive[a]:
+                continue
+            for b in room[a_pos + 1:]:
+                if not alive[b]:
+                    continue
+                elems = trimmed[a][0] | trimmed[b][0]
+                items = trimmed[a][1] | trimmed[b][1]
+                if elems.bit_count() <= elem_limit and items.bit_count() <= item_limit:
+                    trimmed[a] = (elems, items)
+                    alive[b] = False
+                    merged = True
+        trimmed = [c for c, keep in zip(trimmed, alive, strict=True) if keep]
+    return [(_indices(e), _indices(it)) for e, it in trimmed]
+
+
 def _cover(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
-    return _greedy_cover(valid, elem_limit, item_limit)
+    """The smallest cover found by the greedy variants, each trimmed and merged."""
+    best: Cover | None = None
+    for variant in GREEDY_VARIANTS:
+        calls = _trim_and_merge(valid, _greedy_cover(valid, elem_limit, item_limit, variant),
+                                elem_limit, item_limit)
+        if best is None or len(calls) < len(best):
+            best = calls
+    return best or []
 
 
 def plan_requests(pairs: PairsInput, max_regions: int = DEFAULT_MAX_REGIONS,
@@ -205,12 +302,16 @@ def plan_requests(pairs: PairsInput, max_regions: int = DEFAULT_MAX_REGIONS,
     bound = _bound_of_matrix(valid, max_regions, max_sizes)
     calls: list[PlannedCall] = []
     if unique:
-        by_size = _cover(valid, max_regions, max_sizes)  # items = sizes, elements = regions
-        by_region = _cover(valid.T.copy(), max_sizes, max_regions)  # items = regions, elements = sizes
-        if len(by_region) < len(by_size):
-            chosen = [(region_idx, size_idx) for size_idx, region_idx in by_region]
-        else:
-            chosen = [(region_idx, size_idx) for region_idx, size_idx in by_size]
+        size_term = int((-(-valid.sum(axis=1) // max_regions)).sum()) * max_regions
+        region_term = int((-(-valid.sum(axis=0) // max_sizes)).sum()) * max_sizes
+        small = len(unique) <= BOTH_ORIENTATIONS_MAX_PAIRS
+        chosen: list[tuple[np.ndarray, np.ndarray]] = []
+        if small or size_term >= region_term:  # items = sizes, elements = regions
+            chosen = list(_cover(valid, max_regions, max_sizes))
+        if small or region_term > size_term:  # items = regions, elements = sizes
+            by_region = _cover(valid.T.copy(), max_sizes, max_regions)
+            if not chosen or len(by_region) < len(chosen):
+                chosen = [(region_idx, size_idx) for size_idx, region_idx in by_region]
         calls = sorted((
             PlannedCall(regions=tuple(regions[i] for i in region_idx), sizes=tuple(sizes[i] for i in size_idx))
             for region_idx, size_idx in chosen

@@ -38,14 +38,12 @@ def synthetic_world_pairs(seed: int = 7, families: int = 100, region_count: int 
             family_regions = np.zeros(region_count, dtype=bool)
             family_regions[order[:count]] = True
         n_sizes = int(rng.integers(4, 13))
+        # Per region, the largest size of the family offered there: most regions offer the whole
+        # family, some stop at a smaller size (nested availability, as in the real catalogs).
+        capped = rng.uniform(size=region_count) < 0.25
+        size_cap = np.where(capped, rng.integers(0, n_sizes, region_count), n_sizes)
         for size in range(n_sizes):
-            size_regions = family_regions.copy()
-            # The largest sizes of a family are missing in some regions.
-            drop = 0.04 + 0.25 * (size / n_sizes) ** 3
-            size_regions &= rng.uniform(size=region_count) >= drop
-            # Regional quirk: rarely, a size is offered in one region outside its family.
-            if rng.uniform() < 0.05:
-                size_regions[int(rng.integers(region_count))] = True
+            size_regions = family_regions & (size < size_cap)
             name = f"Standard_F{family:03d}s{size}_v{1 + family % 6}"
             for r in np.flatnonzero(size_regions):
                 pairs.add((regions[int(r)], name))
