@@ -24,6 +24,7 @@ from sps_module.request_planner import PairsInput, lower_bound, naive_plan, plan
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DATA = REPO / "tests" / "data"
 DEFAULT_CATALOGS = ("azure_us_catalog_v5.csv", "azure_us_catalog_v6.csv")
 COLUMNS = ("catalog", "pairs", "lower_bound", "calls", "calls_per_bound", "naive_calls", "seconds")
 
@@ -53,6 +54,8 @@ def default_sources() -> tuple[list[tuple[str, PairsInput]], list[str]]:
     notes: list[str] = []
     for file_name in DEFAULT_CATALOGS:
         path = SHARED_DATA / file_name
+        if not path.exists():
+            path = TEST_DATA / file_name  # the repository's copy, for a checkout without ../shared
         if path.exists():
             sources.append((file_name, read_pairs_csv(path)))
         else:
