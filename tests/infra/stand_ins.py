@@ -145,9 +145,7 @@ def read_calls(log: Path) -> list[Call]:
     return calls
 
 
-def run_script(
-    script: Path, args: list[str], work: Path, extra_env: dict[str, str] | None = None
-) -> Run:
+def run_script(script: Path, args: list[str], work: Path, extra_env: dict[str, str] | None = None) -> Run:
     """Run ``script`` with ``args`` under a minimal environment whose PATH starts with the stand-ins."""
     bin_dir = work / "bin"
     install(bin_dir)

