@@ -1,0 +1,214 @@
+"""Retail Prices items derived from a catalog (azure.md 2.3, 2.4). Pure; built once per catalog.
+
+Per offer row (``Catalog.expected_prices`` documents the consequences for the collector):
+
+- Linux on-demand item when ``OndemandPrice`` is not NaN (0.0 stays a 0.0 item);
+- Linux ``... Spot`` item when ``SpotPrice`` is not NaN;
+- Windows on-demand item always, Windows ``... Spot`` item when the offer has a spot price (or, for a
+  Windows-only size, for about half of them); productName ends with " Windows";
+- ``... Low Priority`` items (Linux and Windows) for ~40 % of spot offers;
+- a ``DevTestConsumption`` copy of the Linux on-demand item for ~10 % of offers, at another price;
+- an expired Linux on-demand and/or spot item (``effectiveEndDate`` 2024-01-31, another price) for ~3 %.
+
+Items are ordered by (armRegionName, armSkuName, meter kind): stable across runs and pages.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emulator import names
+from emulator.catalog import Catalog, hash_units
+
+SERVICE_ID = "DZH313Z7MMC8"
+CURRENT_START = "2024-02-01T00:00:00Z"
+EXPIRED_START = "2023-01-01T00:00:00Z"
+EXPIRED_END = "2024-01-31T23:59:59Z"
+SHARE_LOW_PRIORITY = 0.4
+SHARE_DEVTEST = 0.1
+SHARE_EXPIRED = 0.03
+WINDOWS_LICENCE_PER_VCPU = 0.046
+
+ITEM_FIELDS = [
+    "currencyCode", "tierMinimumUnits", "retailPrice", "unitPrice", "armRegionName", "location",
+    "effectiveStartDate", "effectiveEndDate", "meterId", "meterName", "productId", "skuId", "availabilityId",
+    "productName", "skuName", "serviceName", "serviceId", "serviceFamily", "unitOfMeasure", "type",
+    "isPrimaryMeterRegion", "armSkuName", "reservationTerm", "savingsPlan",
+]
+# $filter field name (lower-cased) -> item field (azure.md 2.1; priceType maps to "type").
+FILTER_FIELDS: dict[str, str] = {
+    "armregionname": "armRegionName", "location": "location", "meterid": "meterId", "metername": "meterName",
+    "productid": "productId", "skuid": "skuId", "productname": "productName", "skuname": "skuName",
+    "servicename": "serviceName", "serviceid": "serviceId", "servicefamily": "serviceFamily",
+    "pricetype": "type", "type": "type", "armskuname": "armSkuName", "currencycode": "currencyCode",
+    "unitofmeasure": "unitOfMeasure",
+}
+
+
+def windows_prices(offers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Windows on-demand and spot price per offer: Linux price + licence, spot at the Linux discount."""
+    vcpus = offers["InstanceType"].map(names.vcpus_of).to_numpy(dtype=float)
+    od = offers["OndemandPrice"].to_numpy(dtype=float)
+    spot = offers["SpotPrice"].to_numpy(dtype=float)
+    base = np.where(od > 0, od, np.where(~np.isnan(spot), spot / 0.25, vcpus * 0.05))
+    win_od = np.round(base + WINDOWS_LICENCE_PER_VCPU * vcpus, 6)
+    ratio = np.where((od > 0) & ~np.isnan(spot), spot / np.where(od > 0, od, 1.0), 0.25)
+    key = offers["Region"] + "|" + offers["InstanceType"]
+    windows_only = np.isnan(od) & np.isnan(spot)
+    has_win_spot = ~np.isnan(spot) | (windows_only & (hash_units(key, "winspot") < 0.5))
+    win_spot = np.where(has_win_spot, np.round(np.maximum(win_od * ratio, 0.0001), 6), np.nan)
+    return win_od, win_spot
+
+
+def _meter_ids(keys: pd.Series) -> list[str]:
+    return [str(uuid.uuid5(uuid.NAMESPACE_URL, k)) for k in keys]
+
+
+class PriceItems:
+    """All items of a catalog as a DataFrame, plus cached $filter results."""
+
+    def __init__(self, items: pd.DataFrame) -> None:
+        self.items = items
+        self._lock = threading.Lock()
+        self._filter_cache: OrderedDict[tuple[tuple[str, str, str], ...], np.ndarray] = OrderedDict()
+
+    def select(self, conditions: tuple[tuple[str, str, str], ...]) -> np.ndarray:
+        """Positions of items matching every (op, field, value); op is "eq" or "contains" (case-sensitive)."""
+        with self._lock:
+            if conditions in self._filter_cache:
+                self._filter_cache.move_to_end(conditions)
+                return self._filter_cache[conditions]
+        mask = np.ones(len(self.items), dtype=bool)
+        for op, field, value in conditions:
+            column = self.items[field].astype(str)
+            if field == "isPrimaryMeterRegion":
+                column = column.str.lower()
+            mask &= (column == value).to_numpy() if op == "eq" else column.str.contains(value, regex=False).to_numpy()
+        positions = np.flatnonzero(mask)
+        with self._lock:
+            self._filter_cache[conditions] = positions
+            while len(self._filter_cache) > 64:
+                self._filter_cache.popitem(last=False)
+        return positions
+
+    def records(self, positions: np.ndarray) -> list[dict[str, Any]]:
+        """Item dicts (real field set; effectiveEndDate only when set) for the given positions."""
+        return _to_records(self.items.iloc[positions])
+
+
+def _to_records(items: pd.DataFrame) -> list[dict[str, Any]]:
+    records = items[ITEM_FIELDS].to_dict("records")
+    for record in records:
+        if not isinstance(record["effectiveEndDate"], str):
+            del record["effectiveEndDate"]
+        if isinstance(record["savingsPlan"], str):
+            record["savingsPlan"] = json.loads(record["savingsPlan"])
+        else:
+            del record["savingsPlan"]
+        record["availabilityId"] = None
+        record["reservationTerm"] = None
+    return records
+
+
+def build_price_items(catalog: Catalog) -> PriceItems:
+    """Expand catalog offers into Retail Prices items (see module docstring)."""
+    offers = catalog.offers.reset_index(drop=True)
+    key = offers["Region"] + "|" + offers["InstanceType"]
+    od = offers["OndemandPrice"].to_numpy(dtype=float)
+    spot = offers["SpotPrice"].to_numpy(dtype=float)
+    win_od, win_spot = windows_prices(offers)
+    low_priority = hash_units(key, f"lowpri{catalog.seed}") < SHARE_LOW_PRIORITY
+    devtest = hash_units(key, f"devtest{catalog.seed}") < SHARE_DEVTEST
+    expired_od = hash_units(key, f"expiredod{catalog.seed}") < SHARE_EXPIRED
+    expired_spot = hash_units(key, f"expiredspot{catalog.seed}") < SHARE_EXPIRED
+
+    # (kind rank, os, meter suffix, price type, price, present, start, end)
+    variants = [
+        (0, "linux", "", "Consumption", od, ~np.isnan(od), CURRENT_START, None),
+        (1, "linux", "", "Consumption", np.round(od * 1.07, 6), ~np.isnan(od) & expired_od, EXPIRED_START,
+         EXPIRED_END),
+        (2, "linux", "", "DevTestConsumption", np.round(od * 0.85, 6), ~np.isnan(od) & devtest, CURRENT_START,
+         None),
+        (3, "linux", " Spot", "Consumption", spot, ~np.isnan(spot), CURRENT_START, None),
+        (4, "linux", " Spot", "Consumption", np.round(spot * 1.3, 6), ~np.isnan(spot) & expired_spot,
+         EXPIRED_START, EXPIRED_END),
+        (5, "linux", " Low Priority", "Consumption", np.round(spot * 1.15, 6), ~np.isnan(spot) & low_priority,
+         CURRENT_START, None),
+        (6, "windows", "", "Consumption", win_od, np.ones(len(offers), dtype=bool), CURRENT_START, None),
+        (7, "windows", " Spot", "Consumption", win_spot, ~np.isnan(win_spot), CURRENT_START, None),
+        (8, "windows", " Low Priority", "Consumption", np.round(win_spot * 1.15, 6),
+         ~np.isnan(win_spot) & low_priority, CURRENT_START, None),
+    ]
+    tier = offers["InstanceType"].map(lambda n: names.split_tier(n)[0])
+    meter_size = offers["InstanceType"].map(names.meter_size_name)
+    series = offers["InstanceType"].map(names.product_series)
+    frames = []
+    for rank, os_name, suffix, price_type, price, present, start, end in variants:
+        rows = offers.loc[present, ["Region", "RegionName", "InstanceType"]].copy()
+        rows["rank"] = rank
+        rows["price"] = price[present]
+        basic = (tier[present] == "Basic").map({True: " Basic", False: ""})
+        windows = " Windows" if os_name == "windows" else ""
+        rows["productName"] = "Virtual Machines " + series[present] + " Series" + basic + windows
+        rows["meterName"] = meter_size[present] + suffix
+        rows["skuName"] = meter_size[present] + suffix
+        rows["type"] = price_type
+        rows["effectiveStartDate"] = start
+        rows["effectiveEndDate"] = end
+        rows["os"] = os_name
+        frames.append(rows)
+    rows = pd.concat(frames, ignore_index=True).sort_values(["Region", "InstanceType", "rank"], kind="stable")
+    rows = rows.reset_index(drop=True)
+    product_key = rows["productName"]
+    sku_key = rows["productName"] + "|" + rows["skuName"]
+    meter_key = rows["Region"] + "|" + rows["productName"] + "|" + rows["meterName"]
+    product_ids = {p: "DZH318Z0" + uuid.uuid5(uuid.NAMESPACE_DNS, p).hex[:4].upper() for p in product_key.unique()}
+    sku_ids = {s: uuid.uuid5(uuid.NAMESPACE_DNS, s).hex[:4].upper() for s in sku_key.unique()}
+    is_od_consumption = (rows["type"] == "Consumption") & ~rows["skuName"].str.contains("Spot|Low Priority")
+    savings = [
+        json.dumps([{"unitPrice": round(p * 0.74, 6), "retailPrice": round(p * 0.74, 6), "term": "1 Year"},
+                    {"unitPrice": round(p * 0.52, 6), "retailPrice": round(p * 0.52, 6), "term": "3 Years"}])
+        if od_row and p > 0 else None
+        for p, od_row in zip(rows["price"], is_od_consumption, strict=True)
+    ]
+    items = pd.DataFrame({
+        "currencyCode": "USD",
+        "tierMinimumUnits": 0.0,
+        "retailPrice": rows["price"].astype(float),
+        "unitPrice": rows["price"].astype(float),
+        "armRegionName": rows["Region"],
+        "location": rows["RegionName"],
+        "effectiveStartDate": rows["effectiveStartDate"],
+        "effectiveEndDate": rows["effectiveEndDate"].astype(object).where(rows["effectiveEndDate"].notna(), None),
+        "meterId": _meter_ids(meter_key + "|" + rows["type"] + "|" + rows["effectiveStartDate"]),
+        "meterName": rows["meterName"],
+        "productId": product_key.map(product_ids),
+        "skuId": product_key.map(product_ids) + "/" + sku_key.map(sku_ids),
+        "availabilityId": None,
+        "productName": rows["productName"],
+        "skuName": rows["skuName"],
+        "serviceName": "Virtual Machines",
+        "serviceId": SERVICE_ID,
+        "serviceFamily": "Compute",
+        "unitOfMeasure": "1 Hour",
+        "type": rows["type"],
+        "isPrimaryMeterRegion": True,
+        "armSkuName": rows["InstanceType"],
+        "reservationTerm": None,
+        "savingsPlan": savings,
+    })
+    items["availabilityId"] = None
+    items["reservationTerm"] = None
+    return PriceItems(items)
+
+
+def price_items_of(catalog: Catalog) -> PriceItems:
+    """The catalog's items, built on first use and cached on the catalog."""
+    return catalog.derived("price_items", build_price_items)

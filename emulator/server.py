@@ -1,0 +1,104 @@
+# ruff: noqa: E402  (imports follow the sys.path fix below)
+"""Run the Azure API emulator: ``python3 emulator/server.py [options]``.
+
+Prints the base URL (``http://127.0.0.1:PORT``) as the first stdout line, then serves until SIGTERM or
+SIGINT (exit 0). Exit 2 on bad options (unknown catalog, bad fault spec).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run by path, Python puts emulator/ first on sys.path, where emulator/http.py would shadow the stdlib
+# ``http`` package; replace that entry with the repository root.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from emulator.catalog import CatalogError, load_catalog
+from emulator.faults import FaultSpecError, parse_fault_spec
+from emulator.http import make_server
+from emulator.models.placement_scores import placement_model_of
+from emulator.models.price_items import price_items_of
+from emulator.models.resource_skus import resource_skus_of
+from emulator.models.spot_resources import spot_resources_of
+from emulator.state import Clock, EmulatorConfig, EmulatorState
+
+log = logging.getLogger("emulator")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Local emulator of the Azure APIs the SpotLake collectors use.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--catalog", default=None, help="catalog CSV (default: the bundled world catalog)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--faults", default=None, help="fault spec, see emulator/README.md")
+    parser.add_argument("--sps-quota", type=int, default=10)
+    parser.add_argument("--sps-retry-after", type=int, default=3600)
+    parser.add_argument("--page-size", type=int, default=None)
+    parser.add_argument("--token-ttl", type=int, default=3600)
+    parser.add_argument("--arg-quota", type=int, default=15)
+    return parser.parse_args(argv)
+
+
+def _warm(state: EmulatorState) -> None:
+    """Build the per-API models in the background so the first requests are fast."""
+    for build in (price_items_of, spot_resources_of, placement_model_of):
+        build(state.catalog)
+    resource_skus_of(state.catalog).all_records()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s [emulator] %(message)s")
+    if args.sps_quota < 1 or args.token_ttl < 1 or (args.page_size is not None and args.page_size < 1):
+        print("error: --sps-quota, --token-ttl and --page-size must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        parse_fault_spec(args.faults)
+        catalog = load_catalog(args.catalog, args.seed)
+    except (FaultSpecError, CatalogError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config = EmulatorConfig(catalog_path=args.catalog, seed=args.seed, latency_ms=args.latency_ms,
+                            faults=args.faults, sps_quota=args.sps_quota, sps_retry_after=args.sps_retry_after,
+                            page_size=args.page_size, token_ttl=args.token_ttl, arg_quota=args.arg_quota)
+    state = EmulatorState(config, catalog, Clock())
+    try:
+        server = make_server(state, args.host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    threading.Thread(target=_warm, args=(state,), daemon=True, name="warm").start()
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    serving.start()
+    print(server.url, flush=True)
+    log.info("serving %s catalog=%s offers=%d faults=%r", server.url, catalog.source, len(catalog.offers),
+             args.faults or "")
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
