@@ -1,0 +1,36 @@
+"""Tiny builders of change-record frames for the sink tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+SLOT = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
+SLOT_MS = 1765630800000
+
+
+def change_records(n: int = 3, *, spot_offset: float = 0.0) -> pd.DataFrame:
+    """``n`` distinct rows: D2s_v3 first (eastus, zone 1), then synthetic sizes; row 2 has missing values."""
+    types = ["D2s_v3", "E4s_v5", "NC24ads_A100_v4"] + [f"X{i}_v9" for i in range(max(0, n - 3))]
+    frame = pd.DataFrame(
+        {
+            "InstanceTier": ["Standard"] * n,
+            "InstanceType": types[:n],
+            "Region": ["eastus"] * n,
+            "AvailabilityZone": (["1", "Single", "3"] * n)[:n],
+            "DesiredCount": [5] * n,
+            "OndemandPrice": [0.096 + i for i in range(n)],
+            "SpotPrice": [0.0192 + i + spot_offset for i in range(n)],
+            "Savings": [80.0] * n,
+            "IF": [3.0] * n,
+            "T2": [5.0] * n,
+            "T3": [1.0] * n,
+            "Score": [3.0] * n,
+        }
+    )
+    if n >= 3:
+        frame.loc[2, ["OndemandPrice", "Savings", "Score"]] = np.nan
+        frame.loc[2, "AvailabilityZone"] = None
+    return frame
