@@ -1,0 +1,109 @@
+"""Metrics sinks: a local file, CloudWatch Logs through moto (server mode), none."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from tests.utils.sink_records import SLOT
+from utils.aws import aws_client
+from utils.errors import RunFailed
+from utils.metrics import CloudWatchMetricsSink, FileMetricsSink, NoneMetricsSink, open_metrics_sink
+from utils.settings import load_settings
+
+MESSAGE = "AZUREONDEMAND: 10 AZURESPOT: 9 AZUREIF: 8 AZURESPS: 7"
+
+
+def test_file_sink_appends_one_line_per_put_and_creates_the_directory(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "metrics" / "count.log"
+    sink = FileMetricsSink(path)
+    sink.put(MESSAGE, SLOT)
+    sink.put("two\nlines", SLOT)
+    assert path.read_text().splitlines() == [f"2025-12-13T13:00:00Z {MESSAGE}", "2025-12-13T13:00:00Z two lines"]
+
+
+def test_file_sink_on_an_unwritable_path_raises_run_failed(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(RunFailed, match="cannot append metrics"):
+        FileMetricsSink(tmp_path / "blocker" / "count.log").put(MESSAGE, SLOT)
+
+
+def test_default_local_settings_give_a_file_sink_in_the_store(base_env: dict[str, str]) -> None:
+    settings = load_settings(base_env)
+    sink = open_metrics_sink(settings)
+    assert isinstance(sink, FileMetricsSink)
+    sink.put(MESSAGE, SLOT)
+    assert settings.metrics.path is not None and settings.metrics.path.is_relative_to(settings.store.root)
+    assert settings.metrics.path.read_text().strip().endswith(MESSAGE)
+    assert isinstance(open_metrics_sink(load_settings({**base_env, "SPOTLAKE_METRICS": "none"})), NoneMetricsSink)
+    NoneMetricsSink().put(MESSAGE, SLOT)
+
+
+@pytest.fixture
+def cloudwatch(moto_endpoint: str, base_env: dict[str, str]):
+    settings = load_settings({**base_env, "AWS_ENDPOINT_URL": moto_endpoint,
+                              "SPOTLAKE_METRICS": "cloudwatch://Collection-Data-Count/Azure-Count"})  # fmt: skip
+    return settings, aws_client("logs", settings)
+
+
+def test_cloudwatch_sink_creates_group_and_stream_then_events_read_back(cloudwatch) -> None:
+    settings, client = cloudwatch
+    assert client.describe_log_groups()["logGroups"] == []
+    sink = open_metrics_sink(settings, logs_client=client)
+    sink.put(MESSAGE, SLOT)
+    sink.put(MESSAGE, SLOT)
+    events = client.get_log_events(logGroupName="Collection-Data-Count", logStreamName="Azure-Count",
+                                   startFromHead=True)["events"]  # fmt: skip
+    assert [e["message"] for e in events] == [f"2025-12-13T13:00:00Z {MESSAGE}"] * 2
+    # The event time is "now", not the (possibly old) slot: CloudWatch refuses events older than 14 days.
+    assert all(abs(e["timestamp"] / 1000 - time.time()) < 120 for e in events)
+
+
+def test_cloudwatch_sink_tolerates_an_existing_group_and_stream(cloudwatch) -> None:
+    settings, client = cloudwatch
+    client.create_log_group(logGroupName="Collection-Data-Count")
+    client.create_log_stream(logGroupName="Collection-Data-Count", logStreamName="Azure-Count")
+    open_metrics_sink(settings, logs_client=client).put(MESSAGE, SLOT)
+    events = client.get_log_events(logGroupName="Collection-Data-Count", logStreamName="Azure-Count")["events"]
+    assert len(events) == 1
+
+
+def test_cloudwatch_sink_recreates_a_stream_deleted_between_puts(cloudwatch) -> None:
+    _settings, client = cloudwatch
+    sink = CloudWatchMetricsSink(client, "Collection-Data-Count", "Azure-Count", sleep=lambda _s: None)
+    sink.put(MESSAGE, SLOT)
+    client.delete_log_stream(logGroupName="Collection-Data-Count", logStreamName="Azure-Count")
+    sink.put("after", SLOT)
+    events = client.get_log_events(logGroupName="Collection-Data-Count", logStreamName="Azure-Count")["events"]
+    assert [e["message"] for e in events] == ["2025-12-13T13:00:00Z after"]
+
+
+def test_cloudwatch_failures_outlasting_the_retries_raise_run_failed() -> None:
+    client = boto3.client("logs", region_name="us-west-2", endpoint_url="http://127.0.0.1:9")
+    sleeps: list[float] = []
+    sink = CloudWatchMetricsSink(client, "g", "s", sleep=sleeps.append)
+    with Stubber(client) as stubber:
+        stubber.add_response("create_log_group", {})
+        stubber.add_response("create_log_stream", {})
+        for _ in range(3):
+            stubber.add_client_error("put_log_events", service_error_code="ServiceUnavailableException",
+                                     http_status_code=503)  # fmt: skip
+        with pytest.raises(RunFailed, match="after 3 attempts: ServiceUnavailableException"):
+            sink.put(MESSAGE, SLOT)
+        stubber.assert_no_pending_responses()
+    assert sleeps == [1.0, 2.0]
+
+
+def test_cloudwatch_rejected_event_raises_run_failed() -> None:
+    client = boto3.client("logs", region_name="us-west-2", endpoint_url="http://127.0.0.1:9")
+    sink = CloudWatchMetricsSink(client, "g", "s", clock=lambda: 0.0)
+    with Stubber(client) as stubber:
+        stubber.add_response("create_log_group", {})
+        stubber.add_response("create_log_stream", {})
+        stubber.add_response("put_log_events", {"rejectedLogEventsInfo": {"tooOldLogEventEndIndex": 1}})
+        with pytest.raises(RunFailed, match="rejected"):
+            sink.put(MESSAGE, SLOT)
