@@ -1,0 +1,90 @@
+"""Desired-count rotation (SPEC 7, ``sps_metadata.yaml``): which count this slot probes, and what to store after.
+
+The rotation is a pure function of the stored metadata and the slot:
+
+===========================================  ===========================  ================  =================
+situation                                    desired count                rebuild workload  metadata index
+===========================================  ===========================  ================  =================
+metadata missing or corrupt                  1                            yes               -> 1
+first run of a UTC day (workload_date old)   1                            yes               -> 1
+same slot again (last_timestamp == slot)     last_desired_count           no                unchanged
+any other slot of the day                    DESIRED_COUNTS[index]        no                -> index + 1 (wraps)
+===========================================  ===========================  ================  =================
+
+``desired_count_index`` is the index of the count the *next* slot uses; after 50 it wraps to 1. The new
+metadata (``advance``) is written only after the slot's raw SPS object is stored, so a failed run leaves the
+rotation where it was and its rerun probes the same count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from utils.constants import DESIRED_COUNTS
+from utils.timestamps import slot_iso
+
+METADATA_KEYS = ("desired_count_index", "workload_date", "last_timestamp", "last_desired_count")
+
+
+@dataclass(frozen=True)
+class RotationDecision:
+    """What this slot does.
+
+    Attributes:
+        desired_count: the count to probe.
+        index: position of ``desired_count`` in ``DESIRED_COUNTS``.
+        rebuild_workload: first run of the day (or no usable metadata): rebuild workload and plan.
+        rerun: the same slot was already stored; the metadata must not advance again.
+        reason: a short text for the log.
+    """
+
+    desired_count: int
+    index: int
+    rebuild_workload: bool
+    rerun: bool
+    reason: str
+
+
+def slot_date(slot: datetime) -> str:
+    """The UTC date of a slot as ``YYYY-MM-DD`` (the ``workload_date`` format)."""
+    return slot_iso(slot)[:10]
+
+
+def valid_metadata(metadata: Any) -> bool:
+    """True when ``metadata`` is a mapping with the four keys and usable values."""
+    if not isinstance(metadata, dict) or any(k not in metadata for k in METADATA_KEYS):
+        return False
+    index = metadata["desired_count_index"]
+    last = metadata["last_desired_count"]
+    return (
+        isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(DESIRED_COUNTS)
+        and isinstance(metadata["workload_date"], str) and isinstance(metadata["last_timestamp"], str)
+        and (last is None or last in DESIRED_COUNTS)
+    )
+
+
+def decide(metadata: dict[str, Any] | None, slot: datetime) -> RotationDecision:
+    """The rotation decision for ``slot`` given the stored metadata (None = missing or corrupt)."""
+    if metadata is None or not valid_metadata(metadata):
+        return RotationDecision(DESIRED_COUNTS[0], 0, True, False, "no usable rotation metadata")
+    if metadata["last_timestamp"] == slot_iso(slot) and metadata["last_desired_count"] in DESIRED_COUNTS:
+        count = int(metadata["last_desired_count"])
+        return RotationDecision(count, DESIRED_COUNTS.index(count), False, True, "same slot again")
+    if metadata["workload_date"] != slot_date(slot):
+        return RotationDecision(DESIRED_COUNTS[0], 0, True, False, "first run of the UTC day")
+    index = int(metadata["desired_count_index"])
+    return RotationDecision(DESIRED_COUNTS[index], index, False, False, "next count of the day")
+
+
+def advance(metadata: dict[str, Any] | None, decision: RotationDecision, slot: datetime) -> dict[str, Any]:
+    """The metadata to store once the slot's raw object is stored (unchanged for a rerun of the same slot)."""
+    if decision.rerun and metadata is not None:
+        return dict(metadata)
+    return {
+        "desired_count_index": (decision.index + 1) % len(DESIRED_COUNTS),
+        "workload_date": slot_date(slot),
+        "last_timestamp": slot_iso(slot),
+        "last_desired_count": decision.desired_count,
+    }

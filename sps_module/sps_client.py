@@ -1,0 +1,211 @@
+"""Spot Placement Score API client: pure request builders, response parsers and error classifiers, plus
+the one function that does the HTTP POST.
+
+Plain ``requests``, not ``azure-mgmt-computerecommender``: that SDK is beta only, and its generated error
+parser crashed on the SPS 429 whose body is plain text (azure-powershell #28765; reference azure.md 1.6,
+1.8). azure-core's retry policy would also sleep a 429's ``Retry-After: 3600`` in full (azure.md 5.3).
+
+    POST {arm}/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/placementScores/spot/generate
+         ?api-version=2025-06-05
+    {"desiredLocations": ["eastus"], "desiredSizes": [{"sku": "Standard_D2s_v3"}], "desiredCount": 1,
+     "availabilityZones": true}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import requests
+
+from utils.constants import ROW_KEY_COLUMNS, SPS_COLUMNS
+
+API_VERSION = "2025-06-05"
+SCORE_TO_NUMBER: dict[str, float] = {"High": 3.0, "Medium": 2.0, "Low": 1.0}
+REGIONAL_ZONE = "Single"  # a score item without availabilityZone is a regional score (SPEC 6)
+TIERS = ("Standard", "Basic")
+# A location no ARM provider registers: the 400 it earns lists the supported endpoint locations (azure.md 8).
+DISCOVERY_LOCATION = "spotlake-invalid-location"
+
+# azure.md 8 (SpotLake production): "The value '<region>' provided for the input parameter
+# 'desiredLocations' is not valid" / "... 'SpotPlacementRecommenderInput.desiredSizes' is not valid".
+_INVALID_VALUE_RE = re.compile(r"The value '([^']+)' provided for the input parameter '([^']+)' is not valid")
+# azure.md 1.7: NoRegisteredProviderFound "... The supported locations are 'eastus, westus'."
+_SUPPORTED_LOCATIONS_RE = re.compile(r"supported locations are '([^']*)'", re.IGNORECASE)
+QUOTA_TEXT = "You have reached the maximum number of requests allowed"
+
+
+class MalformedResponse(ValueError):
+    """A 200 whose body is not the documented JSON shape (truncated, not JSON, wrong fields)."""
+
+
+def placement_scores_url(arm_endpoint: str, subscription: str, location: str) -> str:
+    return (f"{arm_endpoint.rstrip('/')}/subscriptions/{quote(subscription, safe='')}/providers/Microsoft.Compute"
+            f"/locations/{quote(location, safe='')}/placementScores/spot/generate?api-version={API_VERSION}")
+
+
+def build_request_body(regions: tuple[str, ...] | list[str], sizes: tuple[str, ...] | list[str],
+                       desired_count: int) -> dict[str, Any]:
+    """The ``SpotPlacementScoresInput`` for one call (azure.md 1.2); zonal scores always requested."""
+    return {
+        "desiredLocations": list(regions),
+        "desiredSizes": [{"sku": size} for size in sizes],
+        "desiredCount": int(desired_count),
+        "availabilityZones": True,
+    }
+
+
+def post_placement_scores(session: requests.Session, url: str, token: str, body: dict[str, Any],
+                          timeout: float) -> requests.Response:
+    """One POST; exceptions of ``requests`` propagate (the caller's retry policy decides)."""
+    return session.post(url, json=body, timeout=timeout,
+                        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+
+def parse_score_items(payload: Any) -> list[dict[str, Any]]:
+    """The ``placementScores`` items of a 200 answer (azure.md 1.3).
+
+    Sample::
+
+        {"desiredLocations": ["eastus"], ..., "placementScores": [
+            {"sku": "Standard_D2_v2", "region": "eastus", "availabilityZone": "1", "score": "High",
+             "isQuotaAvailable": true}]}
+
+    Raises:
+        MalformedResponse: not an object with a list of items carrying ``sku``, ``region`` and ``score``.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("placementScores"), list):
+        raise MalformedResponse("answer has no placementScores list")
+    items = payload["placementScores"]
+    for item in items:
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("sku", "region", "score")):
+            raise MalformedResponse(f"placement score item lacks sku/region/score: {str(item)[:200]}")
+    return items
+
+
+def parse_response_json(response: requests.Response) -> list[dict[str, Any]]:
+    """Items of a 200 response; MalformedResponse for a body that is not JSON (truncated, garbage)."""
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise MalformedResponse(f"answer is not JSON ({type(exc).__name__})") from None
+    return parse_score_items(payload)
+
+
+def normalise_scores(items: list[dict[str, Any]], desired_count: int, slot: datetime) -> pd.DataFrame:
+    """Score items -> the raw SPS frame (SPEC 6): one row per (tier, type, region, zone), ``SPS_COLUMNS``.
+
+    ``Standard_NC24ads_A100_v4`` -> tier ``Standard``, type ``NC24ads_A100_v4`` (casing kept); High/Medium/
+    Low -> 3/2/1, any other label -> NaN with the label kept in ``ScoreLabel``; no zone -> ``Single``;
+    duplicates (same tier, type, region, zone) dropped, first kept. Sorted by the row key.
+    """
+    if not items:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in SPS_COLUMNS})
+        frame["DesiredCount"] = frame["DesiredCount"].astype("int64")
+        frame["Score"] = frame["Score"].astype(float)
+        frame["Time"] = pd.Series(dtype="datetime64[ns, UTC]")
+        return frame
+    raw = pd.DataFrame.from_records(items)
+    sku = raw["sku"].astype(str)
+    parts = sku.str.split("_", n=1, expand=True)
+    if parts.shape[1] == 1:
+        parts[1] = None
+    has_tier = parts[0].isin(TIERS) & parts[1].notna()
+    zone = raw["availabilityZone"] if "availabilityZone" in raw.columns else pd.Series(np.nan, index=raw.index)
+    zone = zone.where(zone.notna() & (zone.astype(str) != ""), REGIONAL_ZONE).astype(str)
+    label = raw["score"].astype(str)
+    frame = pd.DataFrame({
+        "InstanceTier": parts[0].where(has_tier, "Standard"),
+        "InstanceType": parts[1].where(has_tier, sku),
+        "Region": raw["region"].astype(str).str.lower(),
+        "AvailabilityZone": zone,
+        "DesiredCount": np.full(len(raw), int(desired_count), dtype="int64"),
+        "Score": label.map(SCORE_TO_NUMBER).astype(float),
+        "ScoreLabel": label,
+        "Time": slot_timestamp(slot),
+    })
+    frame = frame.drop_duplicates(ROW_KEY_COLUMNS, keep="first")
+    return frame.sort_values(ROW_KEY_COLUMNS, kind="stable").reset_index(drop=True)[SPS_COLUMNS]
+
+
+def slot_timestamp(slot: datetime) -> pd.Timestamp:
+    """The slot as a tz-aware UTC pandas Timestamp (the ``Time`` column)."""
+    stamp = pd.Timestamp(slot)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What a non-200 answer means for the caller.
+
+    kind: ``quota`` (429: move the call to another bucket, never sleep Retry-After), ``invalid`` (400
+    naming invalid regions/sizes: drop them and retry), ``auth`` (401: refresh the token once),
+    ``retriable`` (5xx, other 400/408/409: back off and retry), ``fatal`` (403 and other 4xx).
+    """
+
+    kind: str
+    status: int
+    message: str
+    invalid_regions: tuple[str, ...] = field(default=())
+    invalid_sizes: tuple[str, ...] = field(default=())
+
+
+def invalid_values(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(regions, sizes) named invalid in a 400 text (azure.md 8 wording)."""
+    regions: list[str] = []
+    sizes: list[str] = []
+    for value, parameter in _INVALID_VALUE_RE.findall(text):
+        if parameter.lower().endswith("desiredlocations"):
+            regions.append(value)
+        elif parameter.lower().endswith("desiredsizes"):
+            sizes.append(value)
+    return tuple(dict.fromkeys(regions)), tuple(dict.fromkeys(sizes))
+
+
+def error_message(text: str) -> str:
+    """The ``error.message`` of an ARM error body, or the (short) plain text itself."""
+    try:
+        import json
+
+        payload = json.loads(text)
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            error = payload["error"]
+            return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+    except ValueError:
+        pass  # not JSON: the SPS 429 and some gateway errors are plain text; use the text itself
+    return text.strip()[:500]
+
+
+def classify_error(status: int, text: str) -> ErrorAnswer:
+    """Map a non-200 SPS answer to what the caller should do (see ``ErrorAnswer``)."""
+    message = error_message(text)
+    if status == 429 or QUOTA_TEXT in text:
+        return ErrorAnswer("quota", status, message)
+    if status == 401:
+        return ErrorAnswer("auth", status, message)
+    if status == 400:
+        regions, sizes = invalid_values(text)
+        if regions or sizes:
+            return ErrorAnswer("invalid", status, message, regions, sizes)
+        return ErrorAnswer("retriable", status, message)  # SpotLake retries InvalidParameter (azure.md 8)
+    if status in (408, 409) or status >= 500:
+        return ErrorAnswer("retriable", status, message)
+    return ErrorAnswer("fatal", status, message)
+
+
+def supported_locations(text: str) -> list[str]:
+    """Endpoint locations listed in a NoRegisteredProviderFound 400 (sorted, lower case, unique).
+
+    Sample text: ``No registered resource provider found for location 'x' and API version '2025-06-05' for
+    type 'locations/placementScores'. The supported api-versions are '2025-06-05'. The supported locations
+    are 'eastus, westus, ...'.``
+    """
+    match = _SUPPORTED_LOCATIONS_RE.search(text)
+    if match is None:
+        return []
+    return sorted({loc.strip().lower().replace(" ", "") for loc in match.group(1).split(",") if loc.strip()})

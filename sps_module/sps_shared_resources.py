@@ -1,0 +1,189 @@
+"""The SPS collector's persisted state (SPEC 5 ``saved_variable`` JSONs), read tolerantly, written under a lease.
+
+Every file lives at ``sps_saved_key(name)``:
+
+=============================  ==========================================================================
+file                           content
+=============================  ==========================================================================
+invalid_regions.json           ``["region", ...]`` regions the API called invalid (azure.md 8)
+invalid_sizes.json             ``["Standard_X", ...]`` sizes the API called invalid
+available_locations.json       ``{"date": "YYYY-MM-DD", "locations": [...]}`` endpoint locations, daily
+call_history.json              ``{"window_seconds": s, "saved_at": t, "calls": {"sub/loc": [t, ...]}}``
+over_limit_locations.json      ``{"sub/loc": cool-down end}`` (epoch seconds)
+last_subscription_location.json ``{"subscription": id, "location": loc}`` round-robin resume point
+region_map.json                ``{"workload_date": d, "regions": {region: [size, ...]}}``
+size_map.json                  ``{"workload_date": d, "sizes": {size: [region, ...]}}``
+last_run.json                  the run report (interfaces.md), plus ``finished_at`` (epoch seconds)
+=============================  ==========================================================================
+
+A missing file is the empty default. A corrupt file (``CorruptObject`` or the wrong shape) is logged as a
+warning and replaced by the default, except the call history: losing it could let this run spend quota the
+previous runs already spent, so a corrupt call history is rebuilt as "every bucket used up to capacity at
+the end of the last run" (``last_run.json`` ``finished_at``; now when that is unreadable too). That never
+overspends and costs at most one window of partial sweeps.
+
+All writes go through one ``SpsState`` held by a run that owns the ``sps-state`` lease
+(``utils.lease.held``), so two SPS runs never interleave their state updates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sps_module.quota_ledger import QuotaLedger
+from utils.constants import sps_saved_key
+from utils.errors import CorruptObject, ObjectNotFound
+from utils.store import Store
+from utils.store_io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+STATE_LEASE = "sps-state"
+INVALID_REGIONS = "invalid_regions.json"
+INVALID_SIZES = "invalid_sizes.json"
+AVAILABLE_LOCATIONS = "available_locations.json"
+CALL_HISTORY = "call_history.json"
+OVER_LIMIT = "over_limit_locations.json"
+LAST_SUBSCRIPTION_LOCATION = "last_subscription_location.json"
+REGION_MAP = "region_map.json"
+SIZE_MAP = "size_map.json"
+LAST_RUN = "last_run.json"
+
+
+def _string_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings")
+    return sorted(set(value))
+
+
+def read_state(store: Store, name: str, default: Any, shape: Callable[[Any], Any]) -> tuple[Any, bool]:
+    """(value, ok): the parsed state file, or ``default`` with ok=False when it is missing or unusable.
+
+    ``shape`` validates/normalises the decoded JSON and raises ValueError/TypeError/KeyError when wrong.
+    A corrupt file is logged as a warning (the caller decides how to rebuild).
+    """
+    key = sps_saved_key(name)
+    try:
+        return shape(read_json(store, key)), True
+    except ObjectNotFound:
+        return default, False
+    except CorruptObject as exc:
+        log.warning("SPS state %s is corrupt (%s); using the default", key, exc.reason)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("SPS state %s has the wrong shape (%s); using the default", key, exc)
+    return default, False
+
+
+@dataclass
+class LocationsState:
+    date: str
+    locations: list[str]
+
+
+def _locations_shape(value: Any) -> LocationsState:
+    return LocationsState(str(value["date"]), _string_list(value["locations"]))
+
+
+def _calls_shape(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("calls"), dict):
+        raise ValueError("expected {'calls': {...}}")
+    return value
+
+
+def _dict_shape(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected an object")
+    return value
+
+
+class SpsState:
+    """Read and write the SPS state files of one store (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _write(self, name: str, value: Any) -> None:
+        write_json(self.store, sps_saved_key(name), value)
+
+    # invalid regions / sizes ------------------------------------------------------------------------
+    def invalid_regions(self) -> set[str]:
+        return set(read_state(self.store, INVALID_REGIONS, [], _string_list)[0])
+
+    def invalid_sizes(self) -> set[str]:
+        return set(read_state(self.store, INVALID_SIZES, [], _string_list)[0])
+
+    def add_invalid(self, regions: set[str], sizes: set[str]) -> None:
+        """Persist newly learned invalid regions/sizes (union with what is stored)."""
+        if regions:
+            self._write(INVALID_REGIONS, sorted(self.invalid_regions() | regions))
+        if sizes:
+            self._write(INVALID_SIZES, sorted(self.invalid_sizes() | sizes))
+
+    # endpoint locations -----------------------------------------------------------------------------
+    def available_locations(self) -> LocationsState | None:
+        value, ok = read_state(self.store, AVAILABLE_LOCATIONS, None, _locations_shape)
+        return value if ok and value.locations else None
+
+    def save_available_locations(self, date: str, locations: list[str]) -> None:
+        self._write(AVAILABLE_LOCATIONS, {"date": date, "locations": sorted(set(locations))})
+
+    # maps ---------------------------------------------------------------------------------------------
+    def save_maps(self, workload_date: str, region_map: dict[str, list[str]], size_map: dict[str, list[str]]) -> None:
+        self._write(REGION_MAP, {"workload_date": workload_date, "regions": region_map})
+        self._write(SIZE_MAP, {"workload_date": workload_date, "sizes": size_map})
+
+    def region_map(self) -> tuple[str | None, dict[str, list[str]]]:
+        """(workload_date, {region: [sizes]}) of the stored workload; (None, {}) when missing/corrupt."""
+        def shape(value: Any) -> tuple[str, dict[str, list[str]]]:
+            regions = value["regions"]
+            if not isinstance(regions, dict):
+                raise ValueError("regions is not an object")
+            return str(value["workload_date"]), {str(r): _string_list(s) for r, s in regions.items()}
+
+        return read_state(self.store, REGION_MAP, (None, {}), shape)[0]
+
+    # quota ledger -------------------------------------------------------------------------------------
+    def load_ledger(self, ledger: QuotaLedger, now: float) -> None:
+        """Restore call history, cool-downs and the round-robin point into ``ledger``."""
+        history, ok = read_state(self.store, CALL_HISTORY, None, _calls_shape)
+        exists = self.store.exists(sps_saved_key(CALL_HISTORY))
+        restored = False
+        if ok:
+            try:
+                ledger.restore(history["calls"], {})
+                restored = True
+            except (ValueError, TypeError) as exc:
+                log.warning("SPS call history has bad entries (%s)", exc)
+        if not restored and exists:
+            last_run, _ = read_state(self.store, LAST_RUN, {}, _dict_shape)
+            finished = last_run.get("finished_at")
+            at = float(finished) if isinstance(finished, int | float) and finished <= now else now
+            log.warning("SPS call history unusable: assuming every (subscription, location) used its full quota "
+                        "at %.0f (end of the last run) so this run cannot overspend", at)
+            ledger.assume_exhausted(at)
+        over_limit, _ = read_state(self.store, OVER_LIMIT, {}, _dict_shape)
+        try:
+            ledger.restore({}, over_limit)
+        except (ValueError, TypeError) as exc:
+            log.warning("SPS over-limit list has bad entries (%s); cool-downs reset", exc)
+        last, ok = read_state(self.store, LAST_SUBSCRIPTION_LOCATION, None, _dict_shape)
+        if ok and isinstance(last.get("subscription"), str) and isinstance(last.get("location"), str):
+            ledger.resume_after((last["subscription"], last["location"]))
+
+    def save_ledger(self, ledger: QuotaLedger, now: float) -> None:
+        self._write(CALL_HISTORY, {"window_seconds": ledger.window, "saved_at": round(now, 3),
+                                   "calls": ledger.call_history(now)})
+        self._write(OVER_LIMIT, ledger.over_limit(now))
+        last = ledger.last_bucket
+        if last is not None:
+            self._write(LAST_SUBSCRIPTION_LOCATION, {"subscription": last[0], "location": last[1]})
+
+    # run report ---------------------------------------------------------------------------------------
+    def save_last_run(self, report: dict[str, Any]) -> None:
+        self._write(LAST_RUN, report)
+
+    def last_run(self) -> dict[str, Any]:
+        return read_state(self.store, LAST_RUN, {}, _dict_shape)[0]

@@ -1,0 +1,232 @@
+"""Run a plan of SPS calls: a bounded thread pool, quota from the ``QuotaLedger``, one retry policy.
+
+Per planned call, until it has scores:
+
+1. drop the regions/sizes already known invalid; an emptied call is done (nothing left to score);
+2. take one call of quota from the ledger (round robin); none left -> the call is *not made*, and the
+   sweep stops handing out calls (SPEC 8: keep what was collected, record the calls not made);
+3. POST with a current bearer token;
+4. by answer: 200 -> scores; 429 (plain text, azure.md 1.6) -> bench that (subscription, location) for the
+   window and go back to 2 on another bucket (never sleep its Retry-After, which can say 3600);
+   400 naming invalid regions/sizes (azure.md 8) -> learn them, drop them, go back to 1; 401 -> refresh the
+   token once and resend; timeouts, connection errors, 5xx, unnamed 400s, malformed JSON -> back off and
+   retry up to ``max_attempts`` times (``utils.http_retry.RetryPolicy`` backoff); 403 and other 4xx -> the run fails.
+
+Every HTTP attempt spends one unit of quota in the ledger (retries included), so the ledger never
+undercounts what Azure may have counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from sps_module.quota_ledger import Bucket, QuotaLedger
+from sps_module.request_planner import PlannedCall
+from sps_module.sps_client import (
+    MalformedResponse,
+    build_request_body,
+    classify_error,
+    parse_response_json,
+    placement_scores_url,
+    post_placement_scores,
+)
+from utils.errors import RunFailed
+from utils.http_retry import RetryPolicy
+from utils.logs import Progress
+
+log = logging.getLogger(__name__)
+
+
+# 401 after a refreshed token this many times in a row for one call: the credential is not accepted.
+MAX_TOKEN_REFRESHES = 2
+
+
+def default_retry_policy() -> RetryPolicy:
+    """Transient faults of one SPS call: 5 attempts, full-jitter backoff up to 8 s (utils.http_retry)."""
+    return RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=8.0)
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did. ``items`` are raw placement-score items of every successful call."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    calls_planned: int = 0
+    calls_made: int = 0  # planned calls that returned scores (or were emptied by invalid values)
+    calls_not_made: int = 0  # planned calls skipped for lack of quota
+    http_requests: int = 0
+    http_429: int = 0
+    retries: int = 0
+    token_refreshes: int = 0
+    invalid_regions: set[str] = field(default_factory=set)
+    invalid_sizes: set[str] = field(default_factory=set)
+
+    @property
+    def partial(self) -> bool:
+        return self.calls_not_made > 0
+
+
+class _Sweep:
+    def __init__(self, *, session: requests.Session, auth: Any, ledger: QuotaLedger, clock: Callable[[], float],
+                 desired_count: int, timeout: float, policy: RetryPolicy, progress: Progress,
+                 known_invalid_regions: set[str], known_invalid_sizes: set[str]) -> None:
+        self.session = session
+        self.auth = auth
+        self.ledger = ledger
+        self.clock = clock
+        self.count = desired_count
+        self.timeout = timeout
+        self.policy = policy
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.out_of_quota = threading.Event()
+        self.failed = threading.Event()
+        self.result = SweepResult()
+        self.bad_regions = {r.lower() for r in known_invalid_regions}
+        self.bad_sizes = {s.lower() for s in known_invalid_sizes}
+
+    def _count(self, **counters: int) -> None:
+        with self.lock:
+            for name, value in counters.items():
+                setattr(self.result, name, getattr(self.result, name) + value)
+        self.progress.count(**counters)
+
+    def _filtered(self, regions: list[str], sizes: list[str]) -> tuple[list[str], list[str]]:
+        with self.lock:
+            return ([r for r in regions if r.lower() not in self.bad_regions],
+                    [s for s in sizes if s.lower() not in self.bad_sizes])
+
+    def _learn(self, regions: tuple[str, ...], sizes: tuple[str, ...]) -> None:
+        with self.lock:
+            self.bad_regions |= {r.lower() for r in regions}
+            self.bad_sizes |= {s.lower() for s in sizes}
+            self.result.invalid_regions |= set(regions)
+            self.result.invalid_sizes |= set(sizes)
+        log.warning("SPS named invalid regions %s sizes %s: dropped and remembered", list(regions), list(sizes))
+
+    def run_call(self, call: PlannedCall) -> str:
+        """Returns "made" or "not_made"; raises RunFailed when a fault outlives its retries."""
+        regions, sizes = list(call.regions), list(call.sizes)
+        failures = 0
+        refreshes = 0
+        avoid: list[Bucket] = []
+        while True:
+            if self.failed.is_set():
+                return "not_made"
+            regions, sizes = self._filtered(regions, sizes)
+            if not regions or not sizes:
+                return "made"
+            if self.out_of_quota.is_set():
+                return "not_made"
+            bucket = self.ledger.acquire(self.clock(), avoid=avoid)
+            if bucket is None:
+                if not self.out_of_quota.is_set():
+                    log.warning("no SPS quota left in any (subscription, location): stopping the sweep")
+                self.out_of_quota.set()
+                return "not_made"
+            subscription, location = bucket
+            url = placement_scores_url(self.auth.arm_endpoint, subscription, location)
+            body = build_request_body(regions, sizes, self.count)
+            self._count(http_requests=1)
+            try:
+                response = post_placement_scores(self.session, url, self.auth.bearer_token(), body, self.timeout)
+                status = response.status_code
+                text = "" if status == 200 else response.text
+                items = parse_response_json(response) if status == 200 else None
+            except (requests.RequestException, MalformedResponse) as exc:
+                failures = self._retry_or_fail(failures, f"{type(exc).__name__}: {str(exc)[:200]}", bucket)
+                continue
+            if items is not None:
+                with self.lock:
+                    self.result.items.extend(items)
+                return "made"
+            answer = classify_error(status, text)
+            if answer.kind == "quota":
+                self.ledger.mark_over_limit(bucket, self.clock())
+                self._count(http_429=1)
+                log.warning("SPS 429 on %s/%s: benched for the quota window, call moved", subscription, location)
+                avoid = [bucket]
+                continue
+            if answer.kind == "auth":
+                refreshes += 1
+                if refreshes > MAX_TOKEN_REFRESHES:
+                    raise RunFailed(f"SPS kept answering 401 after token refresh: {answer.message}")
+                self.auth.invalidate_token()
+                self._count(token_refreshes=1)
+                continue
+            if answer.kind == "invalid":
+                before = (len(regions), len(sizes))
+                self._learn(answer.invalid_regions, answer.invalid_sizes)
+                regions, sizes = self._filtered(regions, sizes)
+                if (len(regions), len(sizes)) == before:  # named values not in this call: a plain retry
+                    failures = self._retry_or_fail(failures, answer.message, bucket)
+                continue
+            if answer.kind == "retriable":
+                failures = self._retry_or_fail(failures, f"HTTP {status} {answer.message}", bucket)
+                continue
+            raise RunFailed(f"SPS call refused with HTTP {status} on subscription {subscription} location "
+                            f"{location}: {answer.message}")
+
+    def _retry_or_fail(self, failures: int, reason: str, bucket: Bucket) -> int:
+        failures += 1
+        if failures >= self.policy.max_attempts:
+            raise RunFailed(f"SPS call failed {failures} times, last on {bucket[0]}/{bucket[1]}: {reason}")
+        self._count(retries=1)
+        delay = self.policy.delay(failures)
+        log.warning("SPS call attempt %d/%d failed (%s); retrying in %.2fs", failures, self.policy.max_attempts,
+                    reason, delay)
+        self.policy.sleep(delay)
+        return failures
+
+
+def run_sweep(calls: Sequence[PlannedCall], *, session: requests.Session, auth: Any, ledger: QuotaLedger,
+              clock: Callable[[], float], desired_count: int, workers: int, timeout: float,
+              policy: RetryPolicy | None = None, known_invalid_regions: set[str] | None = None,
+              known_invalid_sizes: set[str] | None = None,
+              progress_logger: logging.Logger | None = None, result: SweepResult | None = None) -> SweepResult:
+    """Execute ``calls`` (see the module docstring); returns what was collected and counted.
+
+    ``result`` (optional) is filled in place, so a caller still sees the counters and the invalid values
+    learned when the sweep raises.
+
+    Raises:
+        RunFailed: a call failed past its retries, was refused (403/4xx), or 401 persisted after refresh.
+    """
+    progress = Progress(progress_logger or log, "sps calls", total=len(calls))
+    sweep = _Sweep(session=session, auth=auth, ledger=ledger, clock=clock, desired_count=desired_count,
+                   timeout=timeout, policy=policy or default_retry_policy(), progress=progress,
+                   known_invalid_regions=known_invalid_regions or set(),
+                   known_invalid_sizes=known_invalid_sizes or set())
+    if result is not None:
+        sweep.result = result
+    sweep.result.calls_planned = len(calls)
+
+    def task(call: PlannedCall) -> str:
+        outcome = sweep.run_call(call)
+        with sweep.lock:
+            if outcome == "made":
+                sweep.result.calls_made += 1
+            else:
+                sweep.result.calls_not_made += 1
+        progress.advance(1, **{outcome: 1})
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sps") as pool:
+        futures = [pool.submit(task, call) for call in calls]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        error = next((f.exception() for f in done if f.exception() is not None), None)
+        if error is not None:
+            sweep.failed.set()
+            for future in futures:
+                future.cancel()
+    progress.finish()
+    if error is not None:
+        raise error
+    return sweep.result
