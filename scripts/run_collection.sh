@@ -1,0 +1,486 @@
+#!/usr/bin/env bash
+# One SpotLake Azure collection run: one 10-minute slot, end to end (SPEC section 2).
+#
+# Usage: run_collection.sh [TIMESTAMP]
+#        run_collection.sh -h | --help
+#
+# Arguments:
+#   TIMESTAMP  the run slot (UTC): '2025-12-13 13:00', '2025-12-13T13:00', '2025-12-13T13:00:00',
+#              '2025-12-13T13:00:00Z' (what EventBridge Scheduler sends), or ISO 8601 with an offset
+#              (converted to UTC). Seconds are dropped and the time is floored to its 10-minute slot.
+#              Default: now, floored.
+#
+# Environment (SPEC section 4; every variable is optional, the defaults give a local run):
+#   SPOTLAKE_STORE, SPOTLAKE_TIMESERIES, SPOTLAKE_METRICS   where outputs go
+#   AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_SUBSCRIPTION_IDS, AZURE_AUTH_TABLE,
+#   AZURE_AUTH_ITEM                                         Azure credential (none: emulator mode on a local store)
+#   SPOTLAKE_AZURE_EMULATOR     1: use the bundled Azure emulator
+#   SPOTLAKE_EMULATOR_URL       an emulator already running; without it, emulator mode starts one on 127.0.0.1
+#                               for this run and exports its URL to the collectors and the merge
+#   SPOTLAKE_EMULATOR_CATALOG   catalog CSV of the emulator this run starts (default: the bundled world catalog)
+#   SPOTLAKE_EMULATOR_FAULTS    fault spec passed to that emulator (--faults; see emulator/README.md), for drills
+#   SPS_KEY_FILE                handoff file from the SPS collector to the merge (default /tmp/sps_key.txt)
+#   SPOTLAKE_LEASE_TTL          seconds a crashed run's lease blocks the next run (default 900)
+#   SPOTLAKE_IMDS_URL           EC2 instance metadata base URL (default http://169.254.169.254)
+#   error_notification_slack_webhook_url   Slack webhook of the one failure alert (else the SSM parameter of
+#                               that name on an S3 store; else the alert is only logged)
+#   AWS_ENDPOINT_URL, AWS_REGION                            AWS endpoint/region (moto in tests)
+# Python is `python3` from PATH (`make run` puts .venv/bin first; the image has the system Python).
+#
+# Flow: parse the slot -> check the settings -> take the run lease (no overlapping runs) -> start the
+# emulator when emulator mode has no URL -> remove the stale SPS handoff file -> run the SPS, IF and price
+# collectors in parallel (memory sampled) -> merge -> store monitoring -> print the summary.
+#
+# Merge decision (SPEC section 8): the merge runs when the SPS collector succeeded. If the price or IF
+# collector failed, the merge still runs and falls back to the newest earlier raw dataset of that kind
+# (<= 24 h old), failing if there is none; the run still exits 1 because a collector failed. When the SPS
+# collector failed there is nothing to merge: the merge is skipped and the latest state stays as it was.
+#
+# Exit codes: 0 every collector, the merge and the monitoring succeeded; 1 anything failed (a collector,
+# the merge, the monitoring, another run holding the lease, a signal such as Batch's SIGTERM on timeout),
+# after exactly one alert; 2 bad TIMESTAMP or configuration (no alert).
+
+set -o errexit -o nounset -o pipefail
+
+SPOTLAKE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+readonly SPOTLAKE_ROOT
+readonly SPOTLAKE_PY="python3"
+readonly COLLECTORS=(sps if price)
+readonly EMULATOR_START_TIMEOUT=180  # seconds; the bundled world catalog loads in a few seconds
+readonly CHILD_STOP_GRACE=10         # seconds between SIGTERM and SIGKILL when stopping children
+readonly SAMPLER_STOP_WAIT=3         # seconds the memory sampler gets to notice its processes are gone
+# $EPOCHREALTIME uses the locale's decimal separator; the timings file needs a dot.
+LC_NUMERIC=C
+
+# Run state, set by the functions below.
+SLOT=""                 # canonical slot, e.g. 2025-12-13T13:00:00Z
+WORK_DIR=""             # scratch files of this run (FIFOs, timings, memory samples)
+ALERT_ARMED=0           # 1 once usage and settings are valid: a failure from then on sends the one alert
+FAILURES=()             # what failed, for the log and the alert
+CLEANUPS=()             # functions the EXIT trap runs, last added first
+declare -A RUNNING=()   # pid -> name of every child still to be waited on (collectors, merge, sampler)
+declare -A STATUS=()    # component -> exit code, or "skipped"
+declare -A SETTING=()   # what scripts/settings_probe.py env printed
+LEASE_HOLDER=""
+EMULATOR_PID=""
+EMULATOR_URL=""
+SPAWNED_PID=""
+
+# spotlake::log::emit LEVEL MESSAGE...
+# One line on stderr, in the same shape as the Python components' logs, tagged [run].
+spotlake::log::emit() {
+  local level="$1"
+  shift
+  printf '%s %s [run] run_collection: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S)" "${level}" "$*" >&2
+}
+spotlake::log::info() { spotlake::log::emit INFO "$@"; }
+spotlake::log::warn() { spotlake::log::emit WARNING "$@"; }
+spotlake::log::error() { spotlake::log::emit ERROR "$@"; }
+
+# spotlake::log::prefix NAME
+# Copy stdin to stderr line by line, each line prefixed with [NAME] so interleaved outputs stay attributable.
+spotlake::log::prefix() {
+  local name="$1" line
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    printf '[%s] %s\n' "${name}" "${line}" >&2
+  done
+}
+
+# spotlake::util::usage
+# Print the header comment of this file (the usage text) on stdout.
+spotlake::util::usage() {
+  sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+}
+
+# spotlake::util::usage_error MESSAGE
+# Bad usage or input: message and usage on stderr, exit 2 (no alert: nothing ran).
+spotlake::util::usage_error() {
+  printf 'error: %s\n\n' "$1" >&2
+  spotlake::util::usage >&2
+  exit 2
+}
+
+# spotlake::trap::add FUNCTION
+# Register a cleanup function; the one EXIT trap runs them in reverse order of registration.
+spotlake::trap::add() {
+  CLEANUPS+=("$1")
+}
+
+# spotlake::run::fail MESSAGE
+# Record a failure of this run (the run will exit 1 and alert once).
+spotlake::run::fail() {
+  FAILURES+=("$1")
+  spotlake::log::error "$1"
+}
+
+# spotlake::run::on_signal NAME
+# SIGTERM (Batch timeout or job termination) or SIGINT: fail the run; the EXIT trap stops everything.
+spotlake::run::on_signal() {
+  spotlake::run::fail "interrupted by SIG$1"
+  exit 1
+}
+
+# spotlake::run::on_exit
+# The one EXIT trap: stop children, send the one alert of a failed run, run the registered cleanups.
+spotlake::run::on_exit() {
+  local rc=$? i
+  trap - EXIT
+  trap '' TERM INT  # a second signal must not cut the cleanup short
+  spotlake::run::stop_children
+  if ((rc != 0 && ALERT_ARMED)); then
+    spotlake::run::send_alert
+  fi
+  for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
+    # Each cleanup logs its own problem; the remaining cleanups must still run and the exit code stands.
+    "${CLEANUPS[i]}" || spotlake::log::warn "cleanup ${CLEANUPS[i]} failed"
+  done
+  exit "${rc}"
+}
+
+# spotlake::run::stop_children
+# SIGTERM every child not yet waited on, SIGKILL what is left after CHILD_STOP_GRACE seconds, reap all.
+spotlake::run::stop_children() {
+  local pid deadline
+  local -a alive=()
+  for pid in "${!RUNNING[@]}"; do
+    if kill -0 "${pid}" 2>/dev/null; then
+      alive+=("${pid}")
+    fi
+  done
+  if ((${#alive[@]} == 0)); then
+    return 0
+  fi
+  spotlake::log::warn "stopping ${#alive[@]} child process(es): $(for pid in "${alive[@]}"; do printf '%s ' "${RUNNING[${pid}]}"; done)"
+  kill -TERM "${alive[@]}" 2>/dev/null || true  # a child may exit on its own meanwhile
+  deadline=$((SECONDS + CHILD_STOP_GRACE))
+  for pid in "${alive[@]}"; do
+    while kill -0 "${pid}" 2>/dev/null && ((SECONDS < deadline)); do
+      sleep 0.1
+    done
+    kill -KILL "${pid}" 2>/dev/null || true  # already gone is the normal case
+    wait "${pid}" 2>/dev/null || true        # its status no longer matters: the run is failing
+    unset "RUNNING[${pid}]"
+  done
+}
+
+# spotlake::run::send_alert
+# The one alert of a failed run, through utils.slack_msg_sender (never fails the exit path).
+spotlake::run::send_alert() {
+  local text name failure statuses="" reasons=""
+  for name in "${COLLECTORS[@]}" merge; do
+    statuses+=" ${name}=${STATUS[${name}]:-not run}"
+  done
+  for failure in "${FAILURES[@]}"; do
+    reasons+="; ${failure}"
+  done
+  reasons="${reasons#; }"
+  text="SpotLake Azure run ${SLOT:-?} failed: ${reasons:-unexpected error (see the log)} (${statuses# })"
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/send_alert.py" --text "${text}" ||
+    spotlake::log::warn "the failure alert could not be sent"
+}
+
+# spotlake::run::resolve_slot [TIMESTAMP]
+# Set SLOT to the canonical slot of TIMESTAMP (now when empty); exit 2 with usage when it is invalid.
+spotlake::run::resolve_slot() {
+  local timestamp="$1" message
+  if ! SLOT="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" slot "${timestamp}" 2>"${WORK_DIR}/slot.err")"; then
+    message="$(cat "${WORK_DIR}/slot.err")"
+    spotlake::util::usage_error "${message#error: }"
+  fi
+}
+
+# spotlake::run::probe_settings
+# Fill SETTING[] from scripts/settings_probe.py env; exit 2 with its message on a configuration error.
+spotlake::run::probe_settings() {
+  local output key value
+  if ! output="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" env 2>"${WORK_DIR}/env.err")"; then
+    printf '%s\n' "$(cat "${WORK_DIR}/env.err")" >&2
+    exit 2
+  fi
+  while IFS='=' read -r key value; do
+    case "${key}" in
+      STORE | STORE_KIND | EMULATOR_ENABLED | EMULATOR_URL | EMULATOR_CATALOG | SPS_KEY_FILE | LEASE_TTL | TIMESERIES | METRICS)
+        SETTING[${key}]="${value}"
+        ;;
+      *) ;;  # a key this script does not use
+    esac
+  done <<<"${output}"
+}
+
+# spotlake::run::acquire_lease
+# Take the "run" lease or exit 1 at once: another run holds it (run_lease.py says until when).
+spotlake::run::acquire_lease() {
+  if ! LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire)"; then
+    LEASE_HOLDER=""
+    spotlake::run::fail "overlapping run refused: another run holds the lease"
+    exit 1
+  fi
+  spotlake::trap::add spotlake::run::release_lease
+  spotlake::log::info "took the run lease for ${SETTING[LEASE_TTL]}s as ${LEASE_HOLDER}"
+}
+
+# spotlake::run::release_lease
+# Give the run lease back (cleanup; after every child has stopped).
+spotlake::run::release_lease() {
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" release --holder "${LEASE_HOLDER}"
+}
+
+# spotlake::run::start_emulator
+# Emulator mode without SPOTLAKE_EMULATOR_URL (SPEC 4): start emulator/server.py on 127.0.0.1, wait for the
+# base URL on its first stdout line, and export it to the children.
+spotlake::run::start_emulator() {
+  local url_file="${WORK_DIR}/emulator.url" url="" deadline
+  local -a args=(--host 127.0.0.1 --port 0)
+  if [[ -n "${SETTING[EMULATOR_CATALOG]}" ]]; then
+    args+=(--catalog "${SETTING[EMULATOR_CATALOG]}")
+  fi
+  if [[ -n "${SPOTLAKE_EMULATOR_FAULTS:-}" ]]; then
+    args+=(--faults "${SPOTLAKE_EMULATOR_FAULTS}")
+  fi
+  : >"${url_file}"
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/emulator/server.py" "${args[@]}" >"${url_file}" 2> >(spotlake::log::prefix emulator) &
+  EMULATOR_PID=$!
+  spotlake::trap::add spotlake::run::stop_emulator
+  deadline=$((SECONDS + EMULATOR_START_TIMEOUT))
+  until IFS= read -r url <"${url_file}" && [[ "${url}" == http://* ]]; do
+    if ! kill -0 "${EMULATOR_PID}" 2>/dev/null; then
+      spotlake::run::fail "the Azure emulator exited before printing its URL"
+      exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+      spotlake::run::fail "the Azure emulator printed no URL within ${EMULATOR_START_TIMEOUT}s"
+      exit 1
+    fi
+    sleep 0.1
+  done
+  EMULATOR_URL="${url}"
+  export SPOTLAKE_EMULATOR_URL="${url}"
+  spotlake::log::info "started the Azure emulator at ${url} (pid ${EMULATOR_PID})"
+}
+
+# spotlake::run::stop_emulator
+# Stop the emulator this run started (cleanup).
+spotlake::run::stop_emulator() {
+  local deadline
+  if [[ -z "${EMULATOR_PID}" ]] || ! kill -0 "${EMULATOR_PID}" 2>/dev/null; then
+    return 0
+  fi
+  kill -TERM "${EMULATOR_PID}" 2>/dev/null || true  # it may have exited meanwhile
+  deadline=$((SECONDS + CHILD_STOP_GRACE))
+  while kill -0 "${EMULATOR_PID}" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.1
+  done
+  kill -KILL "${EMULATOR_PID}" 2>/dev/null || true  # gone already is the normal case
+  wait "${EMULATOR_PID}" 2>/dev/null || true         # its exit status says nothing about the run
+  spotlake::log::info "stopped the Azure emulator"
+}
+
+# spotlake::run::remove_work_dir
+# Remove this run's scratch directory (cleanup).
+spotlake::run::remove_work_dir() {
+  rm -rf -- "${WORK_DIR}"
+}
+
+# spotlake::run::spawn NAME COMMAND...
+# Start COMMAND in the background with stdout and stderr prefixed [NAME]; SPAWNED_PID is the command's own
+# pid (the prefixer reads a FIFO, so it is neither the waited process nor part of its memory).
+spotlake::run::spawn() {
+  local name="$1" fifo="${WORK_DIR}/$1.fifo"
+  shift
+  rm -f -- "${fifo}"
+  mkfifo -- "${fifo}"
+  spotlake::log::prefix "${name}" <"${fifo}" &
+  "$@" >"${fifo}" 2>&1 &
+  SPAWNED_PID=$!
+  RUNNING[${SPAWNED_PID}]="${name}"
+}
+
+# spotlake::run::record_phase PHASE START END EXIT_CODE
+# Append one line to the timings file read by scripts/store_monitoring.py.
+spotlake::run::record_phase() {
+  printf '%s %s %s %s\n' "$1" "$2" "$3" "$4" >>"${WORK_DIR}/timings"
+}
+
+# spotlake::run::start_sampler COMPONENT=PID...
+# Sample the memory of these processes (and their children) every 0.5 s into the run's memory CSV.
+spotlake::run::start_sampler() {
+  spotlake::run::spawn sampler "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/sample_memory.py" \
+    --out "${WORK_DIR}/memory.csv" "$@"
+}
+
+# spotlake::run::stop_sampler PID
+# Reap the memory sampler: it stops by itself within one interval once its processes are gone; SIGTERM
+# (which it handles as a normal stop) only if it is still running after SAMPLER_STOP_WAIT seconds.
+spotlake::run::stop_sampler() {
+  local pid="$1" rc=0 deadline=$((SECONDS + SAMPLER_STOP_WAIT))
+  while kill -0 "${pid}" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.1
+  done
+  kill -TERM "${pid}" 2>/dev/null || true  # normally it has stopped already
+  wait "${pid}" || rc=$?
+  unset "RUNNING[${pid}]"
+  if ((rc != 0)); then
+    # Memory samples are monitoring, not data: the run's outputs are complete without them.
+    spotlake::log::warn "the memory sampler exited with ${rc}; peak memory may be incomplete"
+  fi
+}
+
+# spotlake::run::collect
+# Run the three collectors in parallel for SLOT, wait for each, and record each exit status and duration.
+spotlake::run::collect() {
+  local name pid rc finished sampler_pid
+  local -A started=() name_of=()
+  local -a targets=()
+  for name in "${COLLECTORS[@]}"; do
+    started[${name}]="${EPOCHREALTIME}"
+    spotlake::run::spawn "${name}" "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/${name}/collect_${name}.py" --timestamp "${SLOT}"
+    name_of[${SPAWNED_PID}]="${name}"
+    targets+=("${name}=${SPAWNED_PID}")
+    spotlake::log::info "started collector ${name} (pid ${SPAWNED_PID})"
+  done
+  spotlake::run::start_sampler "${targets[@]}"
+  sampler_pid="${SPAWNED_PID}"
+  while ((${#name_of[@]} > 0)); do
+    rc=0
+    finished=""
+    wait -n -p finished "${!name_of[@]}" || rc=$?
+    if [[ -z "${finished}" ]]; then
+      spotlake::run::fail "lost track of the collectors (wait returned ${rc} without a pid)"
+      exit 1
+    fi
+    name="${name_of[${finished}]}"
+    unset "name_of[${finished}]" "RUNNING[${finished}]"
+    STATUS[${name}]="${rc}"
+    spotlake::run::record_phase "collect_${name}" "${started[${name}]}" "${EPOCHREALTIME}" "${rc}"
+    if ((rc == 0)); then
+      spotlake::log::info "collector ${name} succeeded"
+    else
+      spotlake::run::fail "collector ${name} exited with ${rc}"
+    fi
+  done
+  spotlake::run::stop_sampler "${sampler_pid}"
+}
+
+# spotlake::run::merge_allowed
+# The explicit merge decision (see the header): true when the SPS collector succeeded.
+spotlake::run::merge_allowed() {
+  if [[ "${STATUS[sps]}" != 0 ]]; then
+    spotlake::log::warn "merge skipped: the SPS collector failed, so this slot has no SPS data to merge"
+    return 1
+  fi
+  if [[ "${STATUS[price]}" != 0 || "${STATUS[if]}" != 0 ]]; then
+    spotlake::log::warn "price or IF collector failed; the merge runs and falls back to an earlier raw dataset" \
+      "(<= 24 h) or fails; the run exits 1 either way"
+  fi
+  return 0
+}
+
+# spotlake::run::merge
+# Check the SPS handoff key names this slot's raw object, then run the merge and record its status.
+spotlake::run::merge() {
+  local key started rc=0 pid sampler_pid
+  if ! key="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" sps-key --slot "${SLOT}")"; then
+    STATUS[merge]="skipped"
+    spotlake::run::fail "merge skipped: no usable SPS handoff key in ${SETTING[SPS_KEY_FILE]}"
+    return 0
+  fi
+  spotlake::log::info "merging ${key}"
+  started="${EPOCHREALTIME}"
+  spotlake::run::spawn merge "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/merge/merge_data.py" --sps_key "${key}"
+  pid="${SPAWNED_PID}"
+  spotlake::run::start_sampler "merge=${pid}"
+  sampler_pid="${SPAWNED_PID}"
+  wait "${pid}" || rc=$?
+  unset "RUNNING[${pid}]"
+  STATUS[merge]="${rc}"
+  spotlake::run::record_phase merge "${started}" "${EPOCHREALTIME}" "${rc}"
+  spotlake::run::stop_sampler "${sampler_pid}"
+  if ((rc == 0)); then
+    spotlake::log::info "merge succeeded"
+  else
+    spotlake::run::fail "merge exited with ${rc}"
+  fi
+}
+
+# spotlake::run::store_monitoring
+# Store durations, memory samples and the instance type under rawdata/azure/monitoring (SPEC 5).
+spotlake::run::store_monitoring() {
+  local rc=0
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/store_monitoring.py" --slot "${SLOT}" \
+    --timings "${WORK_DIR}/timings" --memory "${WORK_DIR}/memory.csv" || rc=$?
+  if ((rc != 0)); then
+    spotlake::run::fail "storing the monitoring objects failed (exit ${rc})"
+  fi
+}
+
+# spotlake::run::summary
+# Print where the outputs are and a short summary on stdout.
+spotlake::run::summary() {
+  local name
+  local -a args=(--slot "${SLOT}")
+  for name in "${COLLECTORS[@]}" merge; do
+    args+=(--status "${name}=${STATUS[${name}]:-not run}")
+  done
+  if [[ -n "${EMULATOR_URL}" ]]; then
+    args+=(--emulator-url "${EMULATOR_URL}")
+  fi
+  # The summary only reads what the run stored; the outcome is already decided, so it cannot change it.
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_summary.py" "${args[@]}" ||
+    spotlake::log::warn "the run summary could not be printed"
+}
+
+# spotlake::run::main [TIMESTAMP]
+spotlake::run::main() {
+  local run_started
+  case "${1:-}" in
+    -h | --help)
+      spotlake::util::usage
+      exit 0
+      ;;
+    -*) spotlake::util::usage_error "unknown option $1" ;;
+    *) ;;
+  esac
+  if (($# > 1)); then
+    spotlake::util::usage_error "expected at most one argument (TIMESTAMP), got $#"
+  fi
+  run_started="${EPOCHREALTIME}"
+  WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/spotlake-run.XXXXXX")"
+  trap spotlake::run::on_exit EXIT
+  trap 'spotlake::run::on_signal TERM' TERM
+  trap 'spotlake::run::on_signal INT' INT
+  spotlake::trap::add spotlake::run::remove_work_dir
+  export PYTHONPATH="${SPOTLAKE_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
+
+  spotlake::run::resolve_slot "${1:-}"
+  spotlake::run::probe_settings
+  ALERT_ARMED=1
+  spotlake::log::info "run ${SLOT}: store ${SETTING[STORE]}, time series ${SETTING[TIMESERIES]}," \
+    "metrics ${SETTING[METRICS]}, emulator ${SETTING[EMULATOR_ENABLED]}"
+  spotlake::run::acquire_lease
+  if [[ "${SETTING[EMULATOR_ENABLED]}" == 1 && -z "${SETTING[EMULATOR_URL]}" ]]; then
+    spotlake::run::start_emulator
+  elif [[ "${SETTING[EMULATOR_ENABLED]}" == 1 ]]; then
+    EMULATOR_URL="${SETTING[EMULATOR_URL]}"
+  fi
+
+  export SPOTLAKE_ALERT_OWNER=orchestrator
+  export SPS_KEY_FILE="${SETTING[SPS_KEY_FILE]}"
+  rm -f -- "${SPS_KEY_FILE}"
+
+  spotlake::run::collect
+  if spotlake::run::merge_allowed; then
+    spotlake::run::merge
+  else
+    STATUS[merge]="skipped"
+  fi
+  spotlake::run::record_phase total "${run_started}" "${EPOCHREALTIME}" "$((${#FAILURES[@]} > 0 ? 1 : 0))"
+  spotlake::run::store_monitoring
+  spotlake::run::summary
+  if ((${#FAILURES[@]} > 0)); then
+    spotlake::log::error "run ${SLOT} failed: ${#FAILURES[@]} failure(s)"
+    exit 1
+  fi
+  spotlake::log::info "run ${SLOT} succeeded"
+}
+
+spotlake::run::main "$@"

@@ -1,0 +1,136 @@
+"""What ``run_collection.sh`` asks Python, so bash never parses a timestamp, a setting or a key itself.
+
+Usage:
+    settings_probe.py slot [TIMESTAMP]           print the canonical slot, e.g. 2025-12-13T13:00:00Z
+    settings_probe.py env                        print KEY=VALUE lines the orchestrator needs (see ENV_KEYS)
+    settings_probe.py sps-key --slot SLOT        print the raw SPS key from the handoff file (SPS_KEY_FILE)
+                                                 after checking it names this slot's raw object and it exists
+
+Exit codes: 0 ok; 1 the handoff file is missing, stale or names an absent object (sps-key); 2 bad
+timestamp or configuration, with the message on stderr.
+
+``env`` prints one ``KEY=VALUE`` per line; values never contain a newline, so bash reads them with
+``IFS='=' read -r key value`` and a ``case`` over the known keys (no ``eval``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+if __name__ == "__main__":  # run by path: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from utils.constants import parse_sps_key
+from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ObjectNotFound, RunFailed, UsageError
+from utils.settings import Settings, load_settings
+from utils.store import Store, open_store
+from utils.timestamps import parse_slot, slot_iso
+
+# The keys ``env`` prints, in order; run_collection.sh reads exactly these.
+ENV_KEYS = (
+    "STORE",  # human description of the store root (local path or s3://bucket/prefix)
+    "STORE_KIND",  # local | s3
+    "EMULATOR_ENABLED",  # 1 | 0
+    "EMULATOR_URL",  # an emulator already running, or empty
+    "EMULATOR_CATALOG",  # catalog for an emulator the run starts, or empty (the bundled one)
+    "SPS_KEY_FILE",  # the handoff file
+    "LEASE_TTL",  # seconds
+    "TIMESERIES",  # sink kind
+    "METRICS",  # sink kind
+)
+
+
+def canonical_slot(text: str | None) -> str:
+    """The run slot of a TIMESTAMP argument in ISO form with Z; '' or None = now floored.
+
+    Raises:
+        UsageError: not one of the accepted forms (the message lists them).
+    """
+    return slot_iso(parse_slot(text or None))
+
+
+def orchestrator_env(settings: Settings) -> dict[str, str]:
+    """The values run_collection.sh needs, as single-line strings keyed by ``ENV_KEYS``."""
+    values = {
+        "STORE": settings.store.describe(),
+        "STORE_KIND": settings.store.kind,
+        "EMULATOR_ENABLED": "1" if settings.emulator.enabled else "0",
+        "EMULATOR_URL": settings.emulator.url or "",
+        "EMULATOR_CATALOG": str(settings.emulator.catalog) if settings.emulator.catalog else "",
+        "SPS_KEY_FILE": str(settings.sps_key_file),
+        "LEASE_TTL": str(settings.lease_ttl_seconds),
+        "TIMESERIES": settings.timeseries.kind,
+        "METRICS": settings.metrics.kind,
+    }
+    for key, value in values.items():
+        if "\n" in value or "\r" in value:
+            raise UsageError(f"{key} contains a line break; refusing to hand it to the shell")
+    return values
+
+
+def render_env(values: Mapping[str, str]) -> str:
+    return "".join(f"{key}={values[key]}\n" for key in ENV_KEYS)
+
+
+def checked_sps_key(handoff_text: str, slot_text: str, store: Store) -> str:
+    """The raw SPS key from the handoff file contents, if it names the raw object of this slot and exists.
+
+    Raises:
+        RunFailed: empty, another slot's key, not an SPS key, or the object is absent.
+    """
+    key = handoff_text.strip()
+    if not key:
+        raise RunFailed("the SPS handoff file is empty")
+    try:
+        key_slot, _count = parse_sps_key(key)
+    except UsageError as exc:
+        raise RunFailed(f"the SPS handoff file does not hold a raw SPS key: {exc}") from exc
+    if slot_iso(key_slot) != slot_text:
+        raise RunFailed(f"the SPS handoff file names slot {slot_iso(key_slot)}, not this run's slot {slot_text}")
+    if not store.exists(key):
+        raise RunFailed(f"the SPS handoff file names {key}, which is not in the store")
+    return key
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="settings_probe.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    slot = sub.add_parser("slot", help="print the canonical slot of TIMESTAMP (default: now)")
+    slot.add_argument("timestamp", nargs="?", default=None)
+    sub.add_parser("env", help="print the settings the orchestrator needs as KEY=VALUE lines")
+    key = sub.add_parser("sps-key", help="print the checked raw SPS key from the handoff file")
+    key.add_argument("--slot", required=True, help="canonical slot, as printed by the slot command")
+    return parser
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = os.environ if env is None else env
+    try:
+        if args.command == "slot":
+            print(canonical_slot(args.timestamp))
+            return EXIT_OK
+        settings = load_settings(env)
+        if args.command == "env":
+            sys.stdout.write(render_env(orchestrator_env(settings)))
+            return EXIT_OK
+        try:
+            handoff = settings.sps_key_file.read_text()
+        except FileNotFoundError:
+            raise RunFailed(f"no SPS handoff file at {settings.sps_key_file}") from None
+        print(checked_sps_key(handoff, args.slot, open_store(settings)))
+        return EXIT_OK
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (RunFailed, ObjectNotFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
