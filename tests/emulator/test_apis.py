@@ -69,7 +69,7 @@ def test_price_items_carry_the_real_field_set_and_meter_conventions(emu: Running
     assert "Standard_NC24ads_A100_v4" in names
     all_items, _ = page_prices(emu.url, {})
     kinds = {item["type"] for item in all_items}
-    assert kinds == {"Consumption", "DevTestConsumption"} or kinds == {"Consumption"}
+    assert kinds <= {"Consumption", "DevTestConsumption"}
     assert any("Windows" in item["productName"] for item in all_items)
 
 
