@@ -1,0 +1,317 @@
+"""The store contract, run identically against LocalStore and S3Store (boto3 -> moto server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from tests.conftest import REPO_ROOT
+from utils.errors import ObjectNotFound, RunFailed
+from utils.lease import LeaseHeld, acquire, held, release
+from utils.settings import load_settings
+from utils.store import LocalStore, S3Store, open_store
+
+BUCKET = "spotlake-store-test"
+
+
+def _s3_client(endpoint: str):
+    return boto3.client("s3", region_name="us-west-2", endpoint_url=endpoint)
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request, tmp_path: Path):
+    """(store, http_statuses) — statuses of every S3 PutObject response (empty for local)."""
+    statuses: list[int] = []
+    if request.param == "local":
+        return LocalStore(tmp_path / "store"), statuses
+    endpoint = request.getfixturevalue("moto_endpoint")
+    client = _s3_client(endpoint)
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    client.meta.events.register(
+        "after-call.s3.PutObject", lambda http_response, **_: statuses.append(http_response.status_code)
+    )
+    return S3Store(client, BUCKET, "pre/fix"), statuses
+
+
+@pytest.fixture
+def store(backend):
+    return backend[0]
+
+
+def test_put_then_get_round_trips_and_overwrites(store) -> None:
+    store.put_bytes("a/b/c.bin", b"one")
+    assert store.get_bytes("a/b/c.bin") == b"one"
+    store.put_bytes("a/b/c.bin", b"two", content_type="application/octet-stream")
+    assert store.get_bytes("a/b/c.bin") == b"two"
+    store.put_bytes("empty", b"")
+    assert store.get_bytes("empty") == b""
+
+
+def test_get_of_a_missing_key_raises_object_not_found(store) -> None:
+    with pytest.raises(ObjectNotFound) as info:
+        store.get_bytes("nope/missing.json")
+    assert info.value.key == "nope/missing.json"
+    with pytest.raises(ObjectNotFound):
+        store.get_with_tag("nope/missing.json")
+
+
+def test_exists_and_delete(store) -> None:
+    assert not store.exists("x/y")
+    store.put_bytes("x/y", b"1")
+    assert store.exists("x/y")
+    store.delete("x/y")
+    assert not store.exists("x/y")
+    store.delete("x/y")  # deleting an absent object is a no-op
+
+
+def test_list_keys_by_prefix_is_sorted_and_matches_partial_names(store) -> None:
+    for key in ("r/2025/12/13/13-10.p", "r/2025/12/13/13-00.p", "r/2025/12/14/00-00.p", "r/20x", "other/k", "rx"):
+        store.put_bytes(key, b"-")
+    assert store.list_keys("r/2025/12/13/") == ["r/2025/12/13/13-00.p", "r/2025/12/13/13-10.p"]
+    assert store.list_keys("r/2025/12/13/13-1") == ["r/2025/12/13/13-10.p"]
+    assert store.list_keys("r/20") == ["r/2025/12/13/13-00.p", "r/2025/12/13/13-10.p", "r/2025/12/14/00-00.p", "r/20x"]
+    assert store.list_keys("r") == [*store.list_keys("r/"), "rx"]
+    assert store.list_keys("missing/") == []
+    assert store.list_keys("") == sorted(
+        ["other/k", "r/20x", "r/2025/12/13/13-00.p", "r/2025/12/13/13-10.p", "r/2025/12/14/00-00.p", "rx"]
+    )
+
+
+def test_put_if_absent_creates_once_and_refuses_the_second_time(backend) -> None:
+    store, statuses = backend
+    assert store.put_if_absent("locks/one.json", b"first") is True
+    assert store.put_if_absent("locks/one.json", b"second") is False
+    assert store.get_bytes("locks/one.json") == b"first"
+    if isinstance(store, S3Store):
+        assert statuses == [200, 412]  # S3 conditional put refused with 412 PreconditionFailed
+
+
+def test_put_if_absent_has_exactly_one_winner_among_concurrent_writers(store) -> None:
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda i: store.put_if_absent("race.json", str(i).encode()), range(6)))
+    assert results.count(True) == 1
+    assert store.get_bytes("race.json") == str(results.index(True)).encode()
+
+
+def test_put_if_match_is_a_compare_and_swap(store) -> None:
+    store.put_bytes("cas.json", b"v1")
+    data, tag = store.get_with_tag("cas.json")
+    assert data == b"v1"
+    assert store.put_if_match("cas.json", b"v2", tag) is True
+    assert store.get_bytes("cas.json") == b"v2"
+    assert store.put_if_match("cas.json", b"v3", tag) is False  # stale tag
+    assert store.get_bytes("cas.json") == b"v2"
+    assert store.put_if_match("absent.json", b"v1", tag) is False
+    assert not store.exists("absent.json")
+
+
+def test_describe_names_the_location(store) -> None:
+    if isinstance(store, S3Store):
+        assert store.describe("a/b") == f"s3://{BUCKET}/pre/fix/a/b"
+        assert store.describe() == f"s3://{BUCKET}/pre/fix"
+    else:
+        assert store.describe("a/b") == str(store.root / "a" / "b")
+        assert store.describe() == str(store.root)
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", ".."])
+def test_keys_that_escape_the_root_are_refused(store, key: str) -> None:
+    with pytest.raises(ValueError, match="invalid store key"):
+        store.put_bytes(key, b"x")
+
+
+def test_s3_keys_live_under_the_configured_prefix(moto_endpoint: str) -> None:
+    client = _s3_client(moto_endpoint)
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    client.put_object(Bucket=BUCKET, Key="outside/prefix", Body=b"-")
+    store = S3Store(client, BUCKET, "/pre/fix/")
+    store.put_bytes("k/v.json", b"{}", content_type="application/json")
+    head = client.head_object(Bucket=BUCKET, Key="pre/fix/k/v.json")
+    assert head["ContentType"] == "application/json"
+    assert store.list_keys("") == ["k/v.json"]
+
+
+def test_open_store_builds_the_configured_backend(base_env: dict[str, str], moto_endpoint: str) -> None:
+    local = open_store(load_settings(base_env))
+    assert isinstance(local, LocalStore) and local.root.is_dir()
+    client = _s3_client(moto_endpoint)
+    s3_env = {**base_env, "SPOTLAKE_STORE": f"s3://{BUCKET}/p", "AWS_ENDPOINT_URL": moto_endpoint}
+    s3 = open_store(load_settings(s3_env), s3_client=client)
+    assert isinstance(s3, S3Store) and (s3.bucket, s3.prefix) == (BUCKET, "p")
+    built = open_store(load_settings(s3_env))  # the client comes from utils.aws, pointed at moto
+    assert built.client.meta.endpoint_url == moto_endpoint
+
+
+def test_open_store_on_an_uncreatable_directory_raises_run_failed(base_env: dict[str, str], tmp_path) -> None:
+    settings = load_settings(base_env)
+    (tmp_path / "file").write_text("")
+    import dataclasses
+
+    broken = dataclasses.replace(settings, store=dataclasses.replace(settings.store, root=tmp_path / "file" / "x"))
+    with pytest.raises(RunFailed, match="cannot create store directory"):
+        open_store(broken)
+
+
+# --- public-read ACLs (SPEC 5): moto accepts ACLs everywhere, so the refusal is stubbed -------------------
+
+
+def test_public_objects_fall_back_to_no_acl_on_a_bucket_owner_enforced_bucket(caplog) -> None:
+    client = _s3_client("http://127.0.0.1:9")
+    store = S3Store(client, BUCKET, public_read=True)
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "put_object", service_error_code="AccessControlListNotSupported",
+            service_message="The bucket does not allow ACLs", http_status_code=400,
+            expected_params={"Bucket": BUCKET, "Key": "latest.json", "Body": b"{}", "ACL": "public-read",
+                             "ContentType": "application/json"},
+        )  # fmt: skip
+        stubber.add_response("put_object", {}, {"Bucket": BUCKET, "Key": "latest.json", "Body": b"{}",
+                                                "ContentType": "application/json"})  # fmt: skip
+        # Later public writes skip the ACL attempt entirely: one call each.
+        stubber.add_response("put_object", {}, {"Bucket": BUCKET, "Key": "archive.csv.gz", "Body": ANY})
+        store.put_bytes("latest.json", b"{}", content_type="application/json", public=True)
+        store.put_bytes("archive.csv.gz", b"x", public=True)
+        stubber.assert_no_pending_responses()
+    assert "does not allow ACLs" in caplog.text
+
+
+def test_other_acl_errors_are_not_swallowed() -> None:
+    client = _s3_client("http://127.0.0.1:9")
+    store = S3Store(client, BUCKET, public_read=True)
+    with Stubber(client) as stubber:
+        stubber.add_client_error("put_object", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(client.exceptions.ClientError, match="AccessDenied"):
+            store.put_bytes("latest.json", b"{}", public=True)
+
+
+def test_public_objects_get_the_public_read_acl_when_the_bucket_allows_it(moto_endpoint: str) -> None:
+    client = _s3_client(moto_endpoint)
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    S3Store(client, BUCKET, public_read=True).put_bytes("pub.json", b"{}", public=True)
+    S3Store(client, BUCKET, public_read=True).put_bytes("private.json", b"{}")
+    grants = client.get_object_acl(Bucket=BUCKET, Key="pub.json")["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") for g in grants)
+    private = client.get_object_acl(Bucket=BUCKET, Key="private.json")["Grants"]
+    assert not any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") for g in private)
+
+
+# --- local atomicity: a writer killed mid-write ------------------------------------------------------------
+
+_SLOW_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from utils.store import LocalStore
+
+    real_fdopen = os.fdopen
+
+    class SlowHandle:
+        def __init__(self, handle):
+            self.handle = handle
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            self.handle.close()
+        def write(self, data):
+            for i in range(0, len(data), 65536):
+                self.handle.write(data[i : i + 65536])
+                self.handle.flush()
+                if i == 65536 * 4:
+                    print("mid-write", flush=True)
+                time.sleep(0.05)
+        def flush(self):
+            self.handle.flush()
+        def fileno(self):
+            return self.handle.fileno()
+
+    os.fdopen = lambda fd, mode="r": SlowHandle(real_fdopen(fd, mode))
+    LocalStore(Path(sys.argv[2])).put_bytes(sys.argv[3], b"N" * (8 * 1024 * 1024))
+    print("finished", flush=True)
+    """
+)
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_object_intact(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    key = "latest_data/azure/latest_state.parquet"
+    store = LocalStore(root)
+    store.put_bytes(key, b"OLD" * 1000)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(REPO_ROOT), str(root), key],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "mid-write"
+        # While the writer is mid-way, readers see the old object and listing hides the temp file.
+        temps = [p for p in (root / "latest_data" / "azure").iterdir() if p.name.endswith(".tmp")]
+        assert len(temps) == 1 and 0 < temps[0].stat().st_size < 8 * 1024 * 1024
+        assert store.get_bytes(key) == b"OLD" * 1000
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    assert store.get_bytes(key) == b"OLD" * 1000
+    assert store.list_keys("latest_data/") == [key]
+
+
+# --- lease on both backends -------------------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lease_is_exclusive_until_released(store) -> None:
+    lease = acquire(store, "sps", 900, holder="run-1")
+    assert lease.key == "locks/azure/sps.json"
+    assert json.loads(store.get_bytes(lease.key))["holder"] == "run-1"
+    with pytest.raises(LeaseHeld, match="held by run-1"):
+        acquire(store, "sps", 900, holder="run-2")
+    assert isinstance(LeaseHeld("x"), RunFailed)  # a held lease fails the second run with exit 1
+    release(store, lease)
+    assert not store.exists(lease.key)
+    assert acquire(store, "sps", 900, holder="run-2").holder == "run-2"
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_release_it(store) -> None:
+    clock = _Clock()
+    old = acquire(store, "merge", 60, holder="crashed", clock=clock)
+    clock.now += 30
+    with pytest.raises(LeaseHeld):
+        acquire(store, "merge", 60, holder="new", clock=clock)
+    clock.now += 31
+    new = acquire(store, "merge", 60, holder="new", clock=clock)
+    assert new.expires_at == clock.now + 60
+    release(store, old)  # not ours any more: left in place
+    assert json.loads(store.get_bytes(new.key))["holder"] == "new"
+    release(store, new)
+    assert not store.exists(new.key)
+
+
+def test_an_unreadable_lease_protects_nothing(store) -> None:
+    store.put_bytes("locks/azure/if.json", b"{not json")
+    assert acquire(store, "if", 60, holder="fresh").holder == "fresh"
+
+
+def test_held_releases_the_lease_even_when_the_block_fails(store) -> None:
+    with pytest.raises(RuntimeError), held(store, "price", 60, holder="h"):
+        assert store.exists("locks/azure/price.json")
+        raise RuntimeError("collector failed")
+    assert not store.exists("locks/azure/price.json")
+    release(store, acquire(store, "price", 60))  # free again
