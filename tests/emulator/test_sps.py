@@ -18,7 +18,7 @@ T0 = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
 OTHER_SUBSCRIPTION = "99999999-8888-7777-6666-555555555555"
 
 
-def sps(emu: RunningEmulator, token: str, body: object, location: str = "eastus",
+def sps(emu: RunningEmulator, token: str, body: object, location: str = "eastus", *,
         api_version: str = "2025-06-05", subscription: str = SUBSCRIPTION) -> requests.Response:
     url = (f"{emu.url}/subscriptions/{subscription}/providers/Microsoft.Compute/locations/{location}"
            f"/placementScores/spot/generate")
