@@ -1,0 +1,111 @@
+"""SPS request building, score normalisation and error classification (pure)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from sps_module.sps_client import (
+    MalformedResponse,
+    build_request_body,
+    classify_error,
+    normalise_scores,
+    parse_score_items,
+    placement_scores_url,
+    supported_locations,
+)
+from utils.constants import SPS_COLUMNS
+
+SLOT = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
+
+
+def item(sku: str, region: str, score: str, zone: str | None = "1") -> dict:
+    out = {"sku": sku, "region": region, "score": score, "isQuotaAvailable": True}
+    if zone is not None:
+        out["availabilityZone"] = zone
+    return out
+
+
+def test_request_body_and_url_follow_the_documented_shape():
+    assert build_request_body(("eastus",), ("Standard_D2s_v3",), 5) == {
+        "desiredLocations": ["eastus"], "desiredSizes": [{"sku": "Standard_D2s_v3"}], "desiredCount": 5,
+        "availabilityZones": True,
+    }
+    assert placement_scores_url("http://h:1/", "sub", "eastus") == (
+        "http://h:1/subscriptions/sub/providers/Microsoft.Compute/locations/eastus/placementScores/spot/generate"
+        "?api-version=2025-06-05")
+
+
+def test_scores_are_normalised_with_numbers_labels_zones_and_arm_casing():
+    frame = normalise_scores([
+        item("Standard_NC24ads_A100_v4", "EastUS", "High", "2"),
+        item("Standard_NC24ads_A100_v4", "eastus", "Medium", "1"),
+        item("Basic_A1", "westus", "Low", None),
+        item("Standard_D2s_v3", "eastus", "DataNotFoundOrStale", "3"),
+        item("Standard_D2s_v3", "eastus", "RestrictedSkuNotAvailable", "3"),  # duplicate row key
+    ], 15, SLOT)
+    assert list(frame.columns) == SPS_COLUMNS
+    rows = {(r.InstanceTier, r.InstanceType, r.Region, r.AvailabilityZone): (r.Score, r.ScoreLabel)
+            for r in frame.itertuples()}
+    assert rows[("Standard", "NC24ads_A100_v4", "eastus", "2")] == (3.0, "High")
+    assert rows[("Standard", "NC24ads_A100_v4", "eastus", "1")] == (2.0, "Medium")
+    assert rows[("Basic", "A1", "westus", "Single")] == (1.0, "Low")
+    score, label = rows[("Standard", "D2s_v3", "eastus", "3")]
+    assert math.isnan(score) and label == "DataNotFoundOrStale"
+    assert len(frame) == 4
+    assert (frame["DesiredCount"] == 15).all() and frame["DesiredCount"].dtype == "int64"
+    assert (frame["Time"] == pd.Timestamp("2026-03-04T12:30:00Z")).all()
+    assert str(frame["Time"].dt.tz) == "UTC"
+
+
+def test_no_items_give_an_empty_frame_with_the_columns():
+    frame = normalise_scores([], 1, SLOT)
+    assert list(frame.columns) == SPS_COLUMNS and frame.empty
+
+
+@pytest.mark.parametrize("payload", [None, [], {"placementScores": "x"}, {"placementScores": [{"sku": "a"}]}])
+def test_a_body_without_the_documented_items_is_malformed(payload):
+    with pytest.raises(MalformedResponse):
+        parse_score_items(payload)
+
+
+INVALID_REGION = ('{"error":{"code":"BadRequest","message":"The value \'mars\' provided for the input parameter '
+                  '\'desiredLocations\' is not valid."}}')
+INVALID_SIZE = ("The value 'Standard_Z9' provided for the input parameter "
+                "'SpotPlacementRecommenderInput.desiredSizes' is not valid.")
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "kind"),
+    [
+        (429, "You have reached the maximum number of requests allowed. Please try again after 3600 seconds.",
+         "quota"),
+        (401, '{"error":{"code":"ExpiredAuthenticationToken","message":"expired"}}', "auth"),
+        (400, INVALID_REGION, "invalid"),
+        (400, INVALID_SIZE, "invalid"),
+        (400, '{"error":{"code":"InvalidParameter","message":"something"}}', "retriable"),
+        (500, '{"error":{"code":"InternalServerError","message":"x"}}', "retriable"),
+        (502, "Bad gateway", "retriable"),
+        (503, "", "retriable"),
+        (403, '{"error":{"code":"AuthorizationFailed","message":"no role"}}', "fatal"),
+        (404, "not found", "fatal"),
+    ],
+)
+def test_each_error_answer_maps_to_what_the_caller_does(status, text, kind):
+    assert classify_error(status, text).kind == kind
+
+
+def test_invalid_values_are_named():
+    assert classify_error(400, INVALID_REGION).invalid_regions == ("mars",)
+    assert classify_error(400, INVALID_SIZE).invalid_sizes == ("Standard_Z9",)
+
+
+def test_supported_locations_are_parsed_from_the_no_registered_provider_text():
+    text = ("No registered resource provider found for location 'x' and API version '2025-06-05' for type "
+            "'locations/placementScores'. The supported api-versions are '2025-06-05'. The supported locations "
+            "are 'eastus, westus2, EastUS2'.")
+    assert supported_locations(text) == ["eastus", "eastus2", "westus2"]
+    assert supported_locations("nothing here") == []
