@@ -1,0 +1,139 @@
+"""The merge state: what the next run compares against (SPEC 5 and 8).
+
+One Parquet object holds both parts, told apart by a ``Kind`` column (one object = one atomic write):
+
+- ``Kind == "merged"``: the merged dataset of the run (``MERGED_COLUMNS``), carried into the next run;
+- ``Kind == "observation"``: the last observation per (tier, type, region, zone, desired count) of the
+  compared fields (``merge.compare_data.OBSERVATION_COLUMNS``; other columns empty).
+
+Every committed run writes it twice: an immutable per-slot snapshot ``latest_data/azure/states/YYYY/MM/DD/
+HH-MM.parquet`` and then, last of all outputs, ``LATEST_STATE_KEY`` (the commit point; same bytes). A run of
+slot S starts from the newest snapshot of a slot before S, so rerunning S after it was committed (or after a
+crash) compares against the same base and produces the same objects and records. When no snapshot exists
+(e.g. a state restored by hand) the latest state is the base. Snapshots older than
+``SNAPSHOT_RETENTION`` before the run's slot are pruned after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from merge.compare_data import OBSERVATION_COLUMNS, OBSERVATION_DTYPES, empty_observations
+from merge.join import empty_merged, normalise_merged
+from utils.constants import LATEST_STATE_KEY, MERGED_COLUMNS
+from utils.errors import CorruptObject, ObjectNotFound
+from utils.store import Store
+from utils.store_io import frame_to_parquet_bytes, read_parquet
+from utils.timestamps import slot_date_path, slot_hhmm
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_PREFIX = "latest_data/azure/states"
+SUMMARY_KEY = "latest_data/azure/last_merge_summary.json"
+SNAPSHOT_RETENTION = timedelta(hours=48)
+KIND_MERGED = "merged"
+KIND_OBSERVATION = "observation"
+STATE_COLUMNS = ["Kind", *MERGED_COLUMNS]
+_SNAPSHOT_RE = re.compile(re.escape(SNAPSHOT_PREFIX) + r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})-(\d{2})\.parquet$")
+
+
+@dataclass(frozen=True)
+class BaseState:
+    """The state a run starts from; ``key`` is None on the very first run."""
+
+    key: str | None
+    slot: datetime | None
+    merged: pd.DataFrame
+    observations: pd.DataFrame
+
+
+def snapshot_key(slot: datetime) -> str:
+    return f"{SNAPSHOT_PREFIX}/{slot_date_path(slot)}/{slot_hhmm(slot)}.parquet"
+
+
+def snapshot_slot(key: str) -> datetime | None:
+    match = _SNAPSHOT_RE.match(key)
+    if match is None:
+        return None
+    year, month, day, hour, minute = (int(g) for g in match.groups())
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def state_bytes(merged: pd.DataFrame, observations: pd.DataFrame) -> bytes:
+    """Deterministic Parquet bytes of the state (same frames -> same bytes)."""
+    merged_part = merged[MERGED_COLUMNS].copy()
+    merged_part.insert(0, "Kind", KIND_MERGED)
+    observation_part = observations[list(OBSERVATION_COLUMNS)].copy()
+    observation_part.insert(0, "Kind", KIND_OBSERVATION)
+    for column in MERGED_COLUMNS:
+        if column not in observation_part:
+            observation_part[column] = merged_part[column].iloc[:0].reindex(range(len(observation_part)))
+    frame = pd.concat([merged_part, observation_part[STATE_COLUMNS]], ignore_index=True)
+    return frame_to_parquet_bytes(frame)
+
+
+def split_state(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(merged, observations) of a state frame read from ``key``; CorruptObject when it is not a state."""
+    missing = [c for c in STATE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise CorruptObject(key, f"not a merge state: missing columns {missing}")
+    kinds = set(frame["Kind"].dropna().unique()) - {KIND_MERGED, KIND_OBSERVATION}
+    if kinds or frame["Kind"].isna().any():
+        raise CorruptObject(key, f"not a merge state: unknown Kind values {sorted(map(str, kinds))}")
+    is_merged = (frame["Kind"] == KIND_MERGED).to_numpy()
+    try:
+        merged = normalise_merged(frame.loc[is_merged, MERGED_COLUMNS])
+        observations = frame.loc[~is_merged, list(OBSERVATION_COLUMNS)].reset_index(drop=True)
+        observations = observations.astype(OBSERVATION_DTYPES)
+    except (ValueError, TypeError) as exc:
+        raise CorruptObject(key, f"not a merge state: {exc}") from exc
+    return merged, observations
+
+
+def read_state(store: Store, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return split_state(read_parquet(store, key), key)
+
+
+def list_snapshots(store: Store) -> list[tuple[datetime, str]]:
+    """(slot, key) of every stored snapshot, oldest first."""
+    found = []
+    for key in store.list_keys(f"{SNAPSHOT_PREFIX}/"):
+        slot = snapshot_slot(key)
+        if slot is not None:
+            found.append((slot, key))
+    return sorted(found)
+
+
+def load_base_state(store: Store, slot: datetime) -> BaseState:
+    """The state a run of ``slot`` starts from (see the module docstring). A corrupt base is fatal
+    (CorruptObject): starting empty would reset every T2/T3 and republish every row."""
+    snapshots = list_snapshots(store)
+    earlier = [(s, k) for s, k in snapshots if s < slot]
+    if earlier:
+        base_slot, key = earlier[-1]
+        merged, observations = read_state(store, key)
+        return BaseState(key, base_slot, merged, observations)
+    if not snapshots:
+        try:
+            merged, observations = read_state(store, LATEST_STATE_KEY)
+        except ObjectNotFound:
+            return BaseState(None, None, empty_merged(), empty_observations())
+        log.warning("no state snapshots; starting from %s", LATEST_STATE_KEY)
+        return BaseState(LATEST_STATE_KEY, None, merged, observations)
+    log.warning("no state snapshot before %s (oldest is %s); starting from an empty state", slot, snapshots[0][0])
+    return BaseState(None, None, empty_merged(), empty_observations())
+
+
+def newer_snapshot_exists(store: Store, slot: datetime) -> bool:
+    return any(s > slot for s, _ in list_snapshots(store))
+
+
+def snapshots_to_prune(snapshots: list[tuple[datetime, str]], slot: datetime, keep: str | None) -> list[str]:
+    """Keys of snapshots older than ``SNAPSHOT_RETENTION`` before ``slot``, except ``keep`` (the base)."""
+    cutoff = slot - SNAPSHOT_RETENTION
+    return [k for s, k in snapshots if s < cutoff and k != keep]

@@ -1,0 +1,146 @@
+"""Publishing one merged slot (SPEC 5, 7, 8): consume the ``ChangeReport``, never recompute it.
+
+Order (each step idempotent: a rerun of the slot writes the same bytes / upserts the same records):
+
+1. ``archive``: public CSV.gz of the merged dataset at ``archive_key(slot)``;
+2. ``latest_json``: ``LATEST_JSON_KEY`` (public JSON records);
+3. ``query_selector``: ``QUERY_SELECTOR_KEY`` = the previous selector united with this dataset's pairs;
+4. ``timeseries``: the changed rows to the time-series sink (time = slot);
+5. ``metrics``: the collection-count line to the metrics sink;
+6. ``summary``: ``latest_data/azure/last_merge_summary.json`` (no wall-clock values, so reruns match);
+7. ``snapshot``: the immutable state snapshot of the slot;
+8. ``latest_state``: ``LATEST_STATE_KEY``, the commit point, written last.
+
+Any failure propagates (exit 1) before ``latest_state`` is replaced. When a newer slot has already been
+committed (a backfill or late rerun of an older slot), the "latest" objects (steps 2, 3 and 8) are left
+alone so the newest run stays the latest; the slot's own objects, records and snapshot are still written.
+Afterwards snapshots older than ``SNAPSHOT_RETENTION`` are pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from merge.compare_data import ChangeReport
+from merge.join import MatchRates
+from merge.records import latest_json_bytes, metrics_message, public_frame, query_selector, timeseries_records
+from merge.state import SUMMARY_KEY, list_snapshots, snapshot_key, snapshots_to_prune, state_bytes
+from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY, QUERY_SELECTOR_KEY, archive_key
+from utils.errors import CorruptObject, ObjectNotFound
+from utils.metrics import MetricsSink
+from utils.store import Store
+from utils.store_io import frame_to_csv_gz_bytes, read_json, write_json
+from utils.timeseries import TimeseriesSink
+from utils.timestamps import slot_iso
+
+log = logging.getLogger(__name__)
+
+PUBLISH_STEPS = (
+    "archive", "latest_json", "query_selector", "timeseries", "metrics", "summary", "snapshot", "latest_state",
+)  # fmt: skip
+LATEST_STEPS = frozenset({"latest_json", "query_selector", "latest_state"})
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Everything one slot publishes, computed before the first write."""
+
+    slot: datetime
+    desired_count: int
+    merged: pd.DataFrame
+    report: ChangeReport
+    match: MatchRates
+    price_slot: datetime
+    if_slot: datetime
+    base_key: str | None
+    update_latest: bool = True
+    details: dict[str, Any] = field(default_factory=dict)  # extra deterministic counters for the summary
+
+
+def summary(publication: Publication, timeseries_written: int) -> dict[str, Any]:
+    """``last_merge_summary.json``: deterministic for a slot's inputs (no wall-clock values)."""
+    report = publication.report
+    return {
+        "slot": slot_iso(publication.slot),
+        "desired_count": publication.desired_count,
+        "rows": len(publication.merged),
+        "changes": report.changed_rows,
+        "new_rows": report.new_rows,
+        "field_changes": report.field_changes,
+        "price_slot": slot_iso(publication.price_slot),
+        "if_slot": slot_iso(publication.if_slot),
+        "timeseries_records": timeseries_written,
+        "match_rates": publication.match.as_dict(),
+        "base_state": publication.base_key,
+        **publication.details,
+    }
+
+
+def _previous_selector(store: Store) -> list[dict[str, Any]] | None:
+    try:
+        previous = read_json(store, QUERY_SELECTOR_KEY)
+    except ObjectNotFound:
+        return None
+    except CorruptObject as exc:
+        # The selector is an index derived from published data; rebuilding it from this dataset keeps the
+        # run correct (pairs seen only in the past reappear as soon as they are priced again).
+        log.warning("query selector unreadable, rebuilding it: %s", exc)
+        return None
+    if not isinstance(previous, list) or not all(isinstance(item, dict) for item in previous):
+        log.warning("query selector is not a list of objects, rebuilding it")
+        return None
+    return previous
+
+
+def publish(
+    store: Store, publication: Publication, timeseries_sink: TimeseriesSink, metrics_sink: MetricsSink
+) -> dict[str, Any]:
+    """Run the publish steps in order (see the module docstring); returns the summary written."""
+    slot = publication.slot
+    public = public_frame(publication.merged)
+    state = state_bytes(publication.merged, publication.report.observations)
+    records = timeseries_records(publication.report)
+    written = 0
+    result: dict[str, Any] = {}
+    for step in PUBLISH_STEPS:
+        if step in LATEST_STEPS and not publication.update_latest:
+            log.warning("publish %s skipped: a newer slot than %s is already committed", step, slot_iso(slot))
+            continue
+        started = time.monotonic()
+        if step == "archive":
+            store.put_bytes(archive_key(slot), frame_to_csv_gz_bytes(public), content_type="application/gzip",
+                            public=True)  # fmt: skip
+        elif step == "latest_json":
+            store.put_bytes(LATEST_JSON_KEY, latest_json_bytes(public), content_type="application/json", public=True)
+        elif step == "query_selector":
+            write_json(store, QUERY_SELECTOR_KEY, query_selector(_previous_selector(store), publication.merged),
+                       public=True)  # fmt: skip
+        elif step == "timeseries":
+            written = timeseries_sink.write(records, slot)
+        elif step == "metrics":
+            metrics_sink.put(metrics_message(publication.merged), slot)
+        elif step == "summary":
+            result = summary(publication, written)
+            write_json(store, SUMMARY_KEY, result)
+        elif step == "snapshot":
+            store.put_bytes(snapshot_key(slot), state, content_type="application/vnd.apache.parquet")
+        else:
+            store.put_bytes(LATEST_STATE_KEY, state, content_type="application/vnd.apache.parquet")
+        log.info("publish %s done in %.2fs", step, time.monotonic() - started)
+    _prune(store, slot, publication.base_key)
+    return result
+
+
+def _prune(store: Store, slot: datetime, base_key: str | None) -> None:
+    stale = snapshots_to_prune(list_snapshots(store), slot, keep=base_key)
+    for key in stale:
+        store.delete(key)
+    if stale:
+        log.info("pruned %d state snapshots older than the retention", len(stale))
+
