@@ -93,6 +93,8 @@ resource "aws_batch_job_definition" "collector" {
       { name = "SPOTLAKE_AZURE_EMULATOR", value = "0" },
       { name = "AZURE_AUTH_TABLE", value = var.azure_auth_table },
       { name = "AZURE_AUTH_ITEM", value = var.azure_auth_item },
+      # The name only: the collector reads the webhook itself from SSM at alert time.
+      { name = "SPOTLAKE_SLACK_SSM_PARAMETER", value = var.slack_webhook_parameter_name },
       { name = "AWS_REGION", value = var.region },
       { name = "AWS_DEFAULT_REGION", value = var.region },
     ]

@@ -157,7 +157,7 @@ variable "azure_auth_item" {
 }
 
 variable "slack_webhook_parameter_name" {
-  description = "SSM parameter (SecureString) holding the Slack webhook URL; the collector reads the parameter of this name (SPEC 4), so keep the default unless its settings are changed too."
+  description = "SSM parameter (SecureString) holding the Slack webhook URL; the job gets its name as SPOTLAKE_SLACK_SSM_PARAMETER and the failure notifier reads it too."
   type        = string
   default     = "error_notification_slack_webhook_url"
 

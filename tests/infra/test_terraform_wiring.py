@@ -152,6 +152,7 @@ def test_job_environment_points_the_collector_at_the_deployed_stores(stack: Stac
         "SPOTLAKE_AZURE_EMULATOR": '"0"',
         "AZURE_AUTH_TABLE": "var.azure_auth_table",
         "AZURE_AUTH_ITEM": "var.azure_auth_item",
+        "SPOTLAKE_SLACK_SSM_PARAMETER": "var.slack_webhook_parameter_name",
         "AWS_REGION": "var.region",
         "AWS_DEFAULT_REGION": "var.region",
     }
@@ -168,7 +169,11 @@ def test_job_log_group_has_a_retention(stack: Stack):
 
 def test_no_credentials_are_passed_in_the_job_environment(stack: Stack):
     text = stack.resource("aws_batch_job_definition", "collector")["container_properties"]
-    assert not re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|WEBHOOK", text, re.IGNORECASE)
+    names = re.findall(r'\{name = "([A-Za-z_]+)"', text)
+    assert names
+    assert not [n for n in names if re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|CLIENT_ID", n)]
+    assert "slack_webhook_url" not in text  # only the parameter name reaches the job
+    assert "secrets" not in text
 
 
 # ---------------------------------------------------------------- Scheduler
