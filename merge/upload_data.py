@@ -12,7 +12,7 @@ Order (each step idempotent: a rerun of the slot writes the same bytes / upserts
 8. ``latest_state``: ``LATEST_STATE_KEY``, the commit point, written last.
 
 Any failure propagates (exit 1) before ``latest_state`` is replaced. When a newer slot has already been
-committed (a backfill or late rerun of an older slot), the "latest" objects (steps 2, 3 and 8) are left
+committed (a backfill or late rerun of an older slot), the "latest" objects (steps 2, 3, 6 and 8) are left
 alone so the newest run stays the latest; the slot's own objects, records and snapshot are still written.
 Afterwards snapshots older than ``SNAPSHOT_RETENTION`` are pruned.
 """
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 PUBLISH_STEPS = (
     "archive", "latest_json", "query_selector", "timeseries", "metrics", "summary", "snapshot", "latest_state",
 )  # fmt: skip
-LATEST_STEPS = frozenset({"latest_json", "query_selector", "latest_state"})
+LATEST_STEPS = frozenset({"latest_json", "query_selector", "summary", "latest_state"})
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,8 @@ def publish(
     written = 0
     result: dict[str, Any] = {}
     for step in PUBLISH_STEPS:
+        if step == "summary":
+            result = summary(publication, written)
         if step in LATEST_STEPS and not publication.update_latest:
             log.warning("publish %s skipped: a newer slot than %s is already committed", step, slot_iso(slot))
             continue
@@ -126,7 +128,6 @@ def publish(
         elif step == "metrics":
             metrics_sink.put(metrics_message(publication.merged), slot)
         elif step == "summary":
-            result = summary(publication, written)
             write_json(store, SUMMARY_KEY, result)
         elif step == "snapshot":
             store.put_bytes(snapshot_key(slot), state, content_type="application/vnd.apache.parquet")
