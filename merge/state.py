@@ -9,7 +9,9 @@ One Parquet object holds both parts, told apart by a ``Kind`` column (one object
 Every committed run writes it twice: an immutable per-slot snapshot ``latest_data/azure/states/YYYY/MM/DD/
 HH-MM.parquet`` and then, last of all outputs, ``LATEST_STATE_KEY`` (the commit point; same bytes). A run of
 slot S starts from the newest snapshot of a slot before S, so rerunning S after it was committed (or after a
-crash) compares against the same base and produces the same objects and records. When no snapshot exists
+crash) compares against the same base and produces the same objects and records. A snapshot is written
+only after every other output of its slot is stored, so a later slot may start from it even when its run
+crashed just before replacing ``LATEST_STATE_KEY``. When no snapshot exists
 (e.g. a state restored by hand) the latest state is the base. Snapshots older than
 ``SNAPSHOT_RETENTION`` before the run's slot are pruned after the commit.
 """
