@@ -235,16 +235,18 @@ def _trim_and_merge(valid: np.ndarray, calls: Cover, elem_limit: int, item_limit
     trimmed: list[tuple[int, int]] = []
     for elems, items in calls:
         block = count[np.ix_(items, elems)]
-        keep_items = items[(block == 1).any(axis=1)]
-        if keep_items.size == 0:
+        needed_items = (block == 1).any(axis=1)
+        if not needed_items.any():
             count[np.ix_(items, elems)] -= valid[np.ix_(items, elems)]
             continue
-        dropped = np.setdiff1d(items, keep_items)
-        count[np.ix_(dropped, elems)] -= valid[np.ix_(dropped, elems)]
-        block = count[np.ix_(keep_items, elems)]
-        keep_elems = elems[(block == 1).any(axis=0)]
-        dropped_elems = np.setdiff1d(elems, keep_elems)
-        count[np.ix_(keep_items, dropped_elems)] -= valid[np.ix_(keep_items, dropped_elems)]
+        keep_items, dropped = items[needed_items], items[~needed_items]
+        if dropped.size:
+            count[np.ix_(dropped, elems)] -= valid[np.ix_(dropped, elems)]
+        block = block[needed_items]
+        needed_elems = (block == 1).any(axis=0)
+        keep_elems, dropped_elems = elems[needed_elems], elems[~needed_elems]
+        if dropped_elems.size:
+            count[np.ix_(keep_items, dropped_elems)] -= valid[np.ix_(keep_items, dropped_elems)]
         trimmed.append((_bits(keep_elems), _bits(keep_items)))
     # Merge: only calls with room on some side can absorb another call.
     merged = True
@@ -269,15 +271,74 @@ def _trim_and_merge(valid: np.ndarray, calls: Cover, elem_limit: int, item_limit
     return [(_indices(e), _indices(it)) for e, it in trimmed]
 
 
-def _cover(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
-    """The smallest cover found by the greedy variants, each trimmed and merged."""
+def _group_calls(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
+    """Calls of ``item_limit`` items that waste nothing, found by grouping items with similar element sets.
+
+    Items are taken largest first; each seeds a group to which the items are added, one at a time,
+    that keep the group's element union within the fewest chunks of ``elem_limit`` (then those with
+    the most chunks of their own, then the smallest union). The union is ordered by depth (how many
+    members offer the element, most first: nested sets, common in real catalogs where a family's
+    larger sizes drop regions, become prefixes) and cut into chunks; each chunk is one call for the
+    members it concerns. Only the calls of a group where every member is in exactly as many calls as
+    its own chunk count (no extra piece) and that have ``item_limit`` members are kept: they meet the
+    per-item counting bound exactly. Everything else is left to the greedy.
+    """
+    counts = valid.sum(axis=1).astype(np.int64)
+    chunks = -(-counts // elem_limit)
+    frequency = valid.sum(axis=0).astype(np.int64)
+    free = counts > 0
+    calls: Cover = []
+    while free.any():
+        candidates = np.flatnonzero(free)
+        seed = int(candidates[np.lexsort((candidates, -counts[candidates]))[0]])
+        members = [seed]
+        free[seed] = False
+        union = valid[seed].copy()
+        while len(members) < item_limit:
+            candidates = np.flatnonzero(free)
+            if candidates.size == 0:
+                break
+            union_size = (valid[candidates] | union).sum(axis=1)
+            union_chunks = -(-union_size // elem_limit)
+            best = int(candidates[np.lexsort((candidates, union_size, -chunks[candidates], union_chunks))[0]])
+            members.append(best)
+            free[best] = False
+            union |= valid[best]
+        if len(members) < item_limit:
+            break
+        group = np.array(sorted(members), dtype=np.int64)
+        depth = valid[group].sum(axis=0)
+        elems = np.flatnonzero(union)
+        elems = elems[np.lexsort((elems, frequency[elems], -depth[elems]))]
+        blocks = [np.sort(elems[start:start + elem_limit]) for start in range(0, elems.size, elem_limit)]
+        used = np.stack([valid[np.ix_(group, block)].any(axis=1) for block in blocks], axis=1)
+        exact = used.sum(axis=1) <= chunks[group]
+        for position, block in enumerate(blocks):
+            block_items = used[:, position]
+            if block_items.sum() == item_limit and exact[block_items].all():
+                calls.append((block, group[block_items]))
+    return calls
+
+
+def _cover(valid: np.ndarray, elem_limit: int, item_limit: int, grouped: bool = True) -> Cover:
+    """The smallest cover found by the greedy variants, each trimmed and merged.
+
+    With ``grouped``, the waste-free calls of ``_group_calls`` are made first and the greedy covers
+    only what they leave.
+    """
+    fixed = _group_calls(valid, elem_limit, item_limit) if grouped else []
+    residue = valid.copy()
+    for elems, items in fixed:
+        residue[np.ix_(items, elems)] = False
     best: Cover | None = None
     for variant in GREEDY_VARIANTS:
-        calls = _trim_and_merge(valid, _greedy_cover(valid, elem_limit, item_limit, variant),
+        calls = _trim_and_merge(residue, _greedy_cover(residue, elem_limit, item_limit, variant),
                                 elem_limit, item_limit)
         if best is None or len(calls) < len(best):
             best = calls
-    return best or []
+    if not fixed:
+        return best or []
+    return _trim_and_merge(valid, fixed + (best or []), elem_limit, item_limit)
 
 
 def plan_requests(pairs: PairsInput, max_regions: int = DEFAULT_MAX_REGIONS,
