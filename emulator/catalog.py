@@ -318,11 +318,22 @@ def _world_offers(seed: int) -> pd.DataFrame:
     sizes.index.name = "InstanceType"
     sizes = sizes.reset_index()
 
+    # Azure rolls hardware out per family: the sizes of one family are offered in (nearly) the same
+    # regions (the real US snapshot has only 30 distinct region sets across 795 sizes). So presence is drawn
+    # per (region, family), with a per-size draw only thinning sizes rarer than their family's average.
+    sizes["FamilyKey"] = sizes["InstanceType"].map(names.family_of)
+    sizes["FamilyPresence"] = sizes.groupby("FamilyKey")["Presence"].transform("mean")
     grid = regions[["Region", "PriceName", "Factor"]].merge(sizes, how="cross")
     key = grid["Region"] + "|" + grid["InstanceType"]
-    u_offer = hash_units(key, f"offer{seed}")
-    u_spot = hash_units(key, f"spot{seed}")
-    sampled_offer = u_offer < grid["Presence"].to_numpy() * grid["Factor"].to_numpy()
+    # Rarer sizes of a family are offered in a subset of the family's regions (nested, as with real
+    # rollouts where the largest sizes reach fewer regions): one per-(region, family) draw for both.
+    family_key = grid["Region"] + "|" + grid["FamilyKey"]
+    u_family = hash_units(family_key, f"offerfamily{seed}")
+    u_size = hash_units(family_key, f"offersize{seed}")
+    u_spot = hash_units(family_key, f"spot{seed}")
+    family_presence = grid["FamilyPresence"].to_numpy()
+    size_share = np.clip(grid["Presence"].to_numpy() / np.maximum(family_presence, 1e-9), 0.6, 1.0)
+    sampled_offer = (u_family < family_presence * grid["Factor"].to_numpy()) & (u_size < size_share)
     sampled_spot = sampled_offer & (grid["SpotCapable"].to_numpy() == 1) & (u_spot < 0.97)
     real = us.set_index(["Region", "InstanceType"])["HasSpotPrice"]
     real_key = pd.MultiIndex.from_arrays([grid["Region"], grid["InstanceType"]])
@@ -333,6 +344,7 @@ def _world_offers(seed: int) -> pd.DataFrame:
     grid = grid.loc[offered].reset_index(drop=True)
     has_spot = has_spot[offered]
     key = grid["Region"] + "|" + grid["InstanceType"]
+    family_key = grid["Region"] + "|" + grid["FamilyKey"]
 
     vcpus = grid["InstanceType"].map(names.vcpus_of).to_numpy(dtype=float)
     series = grid["InstanceType"].map(lambda n: (names.parse_size(names.split_tier(n)[1]) or {}).get("series", ""))
@@ -352,7 +364,8 @@ def _world_offers(seed: int) -> pd.DataFrame:
     region_zones = grid["Region"].map(names.default_zones)
     partial = (hash_units(key, f"zones{seed}") < SHARE_PARTIAL_ZONES) & (region_zones == "1,2,3").to_numpy()
     zones = np.where(partial, "1,2", region_zones)
-    u_restrict = hash_units(key, f"restrict{seed}")
+    # Subscription restrictions are usually per (region, family): capacity or offer limits on a family.
+    u_restrict = hash_units(family_key, f"restrict{seed}")
     restricted = np.where(u_restrict < SHARE_LOCATION_RESTRICTED, "Location", "")
     zone_restricted = (u_restrict >= SHARE_LOCATION_RESTRICTED) & (
         u_restrict < SHARE_LOCATION_RESTRICTED + SHARE_ZONE_RESTRICTED) & (zones == "1,2,3")
