@@ -35,7 +35,7 @@ run: $(VENV)/.runtime-stamp
 
 lint: $(VENV)/.dev-stamp
 	$(BIN)/ruff check .
-	$(BIN)/shellcheck scripts/*.sh .ci/run bench/run_all
+	$(BIN)/shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run $(wildcard bench/run_all)
 
 unit: $(VENV)/.dev-stamp $(CHECKOV_VENV)/.stamp
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
