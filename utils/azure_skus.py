@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
-from utils.errors import RetriableError
-from utils.http_retry import RetryPolicy, azure_call_error
+from utils.errors import RetriableError, RunFailed
+from utils.http_retry import RetryPolicy, azure_call_error, status_error
 
 log = logging.getLogger(__name__)
 
 VM_SKU_COLUMNS = ["Name", "Tier", "Size", "Family", "Region", "Zones", "LocationRestricted", "RestrictedZones"]
 ARM_TIERS = ("Standard", "Basic")
+SKUS_API_VERSION = "2021-07-01"  # Resource SKUs stable spec (azure.md 4.1)
 
 
 def split_arm_sku_name(arm_names: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -40,27 +43,27 @@ def split_arm_sku_name(arm_names: pd.Series) -> tuple[pd.Series, pd.Series]:
     return tier, size
 
 
-def _restrictions(sku: Any, region: str) -> tuple[bool, str]:
-    """(Location-restricted for this subscription in ``region``, restricted zones "2,3") of one SKU."""
+def _restrictions(sku: dict[str, Any], region: str) -> tuple[bool, str]:
+    """(Location-restricted for this subscription in ``region``, restricted zones "2,3") of one SKU record."""
     location_restricted = False
     zones: set[str] = set()
-    for restriction in getattr(sku, "restrictions", None) or []:
-        info = getattr(restriction, "restriction_info", None)
-        places = {p.lower() for p in (getattr(info, "locations", None) or getattr(restriction, "values", None) or [])}
+    for restriction in sku.get("restrictions") or []:
+        info = restriction.get("restrictionInfo") or {}
+        places = {str(p).lower() for p in (info.get("locations") or restriction.get("values") or [])}
         if places and region not in places:
             continue
-        kind = str(getattr(restriction, "type", "") or "")
-        if kind.lower() == "location":
+        kind = str(restriction.get("type") or "").lower()
+        if kind == "location":
             location_restricted = True
-        elif kind.lower() == "zone":
-            zones.update(str(z) for z in (getattr(info, "zones", None) or []))
+        elif kind == "zone":
+            zones.update(str(z) for z in (info.get("zones") or []))
     return location_restricted, ",".join(sorted(zones))
 
 
-def vm_skus_frame(skus: Iterable[Any]) -> pd.DataFrame:
-    """Parse ResourceSku objects (azure-mgmt-compute models, snake_case attributes) into ``VM_SKU_COLUMNS``.
+def vm_skus_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Parse ResourceSku records (the API's JSON) into ``VM_SKU_COLUMNS``.
 
-    A SKU record as the API sends it (azure.md 4.2)::
+    A record as the API sends it (azure.md 4.2)::
 
         {"resourceType": "virtualMachines", "name": "Standard_D2s_v3", "tier": "Standard", "size": "D2s_v3",
          "family": "standardDSv3Family", "locations": ["eastus"],
@@ -73,24 +76,60 @@ def vm_skus_frame(skus: Iterable[Any]) -> pd.DataFrame:
     ("" when none); a (Name, Region) listed twice keeps its first record. Sorted by (Name, Region).
     """
     rows: list[tuple[Any, ...]] = []
-    for sku in skus:
-        if str(getattr(sku, "resource_type", "") or "").lower() != "virtualmachines" or not sku.name:
+    for sku in records:
+        if str(sku.get("resourceType") or "").lower() != "virtualmachines" or not sku.get("name"):
             continue
-        infos = list(getattr(sku, "location_info", None) or [])
         by_region: dict[str, set[str]] = {}
-        for info in infos:
-            if info.location:
-                by_region.setdefault(info.location.lower(), set()).update(str(z) for z in (info.zones or []))
-        for location in getattr(sku, "locations", None) or []:
+        for info in sku.get("locationInfo") or []:
+            if info.get("location"):
+                by_region.setdefault(str(info["location"]).lower(), set()).update(
+                    str(z) for z in (info.get("zones") or []))
+        for location in sku.get("locations") or []:
             by_region.setdefault(str(location).lower(), set())
         for region, zones in by_region.items():
             location_restricted, restricted_zones = _restrictions(sku, region)
-            rows.append((sku.name, sku.tier or "", sku.size or "", sku.family or "", region,
-                         ",".join(sorted(zones)), location_restricted, restricted_zones))
+            rows.append((sku["name"], sku.get("tier") or "", sku.get("size") or "", sku.get("family") or "",
+                         region, ",".join(sorted(zones)), location_restricted, restricted_zones))
     frame = pd.DataFrame(rows, columns=VM_SKU_COLUMNS)
     frame["LocationRestricted"] = frame["LocationRestricted"].astype(bool)
     frame = frame.drop_duplicates(["Name", "Region"], keep="first")
     return frame.sort_values(["Name", "Region"]).reset_index(drop=True)
+
+
+@dataclass
+class NextLinkPaging:
+    """``nextLink`` paging (ARM list operations, azure.md 4.1). No I/O; refuses a link that repeats."""
+
+    first_url: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    url: str | None = None
+    pages: int = 0
+    _seen: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.url = self.first_url
+
+    @property
+    def done(self) -> bool:
+        return self.url is None
+
+    def accept(self, payload: Any) -> None:
+        """Take one page ``{"value": [...], "nextLink": "..."|null}``.
+
+        Raises:
+            RetriableError: not a list page (re-send the same request).
+            RunFailed: the next link repeats one already followed (the listing would loop).
+        """
+        if not isinstance(payload, dict) or not isinstance(payload.get("value"), list):
+            raise RetriableError("Resource SKUs page: response is not a {value: [...]} page")
+        link = payload.get("nextLink") or None
+        if link is not None and (link in self._seen or link == self.first_url):
+            raise RunFailed("Resource SKUs: a nextLink repeated; refusing to loop")
+        self.records.extend(payload["value"])
+        self.pages += 1
+        if link is not None:
+            self._seen.add(link)
+        self.url = link
 
 
 def list_vm_skus(
@@ -102,13 +141,16 @@ def list_vm_skus(
 ) -> pd.DataFrame:
     """All virtualMachines SKUs visible to ``subscription_id``: ``VM_SKU_COLUMNS``, one row per (sku, region).
 
-    The SDK client is built with ``retry_total=0`` so ``retry_policy`` (ours) is the only one retrying; a
-    failed page restarts the whole listing (one or a few pages). An empty listing is treated as a fault
-    (Azure always lists VM sizes for a subscription), so it is retried and then fails.
+    Uses ``ComputeManagementClient`` (its pipeline: base URL, auth policy, 401 refresh) through its public
+    ``send_request`` and reads the JSON directly: ``resource_skus.list()`` builds an SDK model object per
+    capability, which cost ~50 s of CPU for 30k SKU records (profiled) — longer than the whole run should
+    take. The SDK's own retries are off (``retry_total=0``); ``retry_policy`` retries each page. An empty
+    listing is treated as a fault (Azure always lists VM sizes for a subscription): retried, then a failure.
 
     Raises:
-        RunFailed: the listing kept failing, or the credential was refused.
+        RunFailed: a page kept failing, the listing looped, or the credential was refused.
     """
+    from azure.core.rest import HttpRequest
     from azure.mgmt.compute import ComputeManagementClient
 
     policy = retry_policy or RetryPolicy()
@@ -116,19 +158,36 @@ def list_vm_skus(
         auth.credential, subscription_id, retry_total=0, connection_timeout=timeout, read_timeout=timeout,
         **auth.arm_client_kwargs(),
     )
-    describe = "Resource SKUs listing"
+    first_url = (f"/subscriptions/{quote(subscription_id)}/providers/Microsoft.Compute/skus"
+                 f"?api-version={SKUS_API_VERSION}")
 
-    def attempt() -> pd.DataFrame:
-        try:
-            frame = vm_skus_frame(client.resource_skus.list())
-        except Exception as exc:  # azure-core errors, mapped to retry / fail by the one status table
-            raise azure_call_error(exc, describe) from None
+    def listing() -> pd.DataFrame:
+        paging = NextLinkPaging(first_url)
+        while not paging.done:
+            describe = f"Resource SKUs page {paging.pages + 1}"
+
+            def attempt(url: str = str(paging.url), describe: str = describe) -> Any:
+                try:
+                    response = client.send_request(HttpRequest("GET", url))
+                    error = status_error(response.status_code, response.headers, describe, response.text)
+                    if error is not None:
+                        raise error
+                    return response.json()
+                except (RetriableError, RunFailed):
+                    raise
+                except ValueError:
+                    raise RetriableError(f"{describe}: unreadable JSON body") from None
+                except Exception as exc:  # azure-core errors, mapped to retry / fail by the one status table
+                    raise azure_call_error(exc, describe) from None
+
+            paging.accept(policy.call(attempt, describe=describe))
+        frame = vm_skus_frame(paging.records)
         if frame.empty:
-            raise RetriableError(f"{describe}: no virtualMachines SKUs returned")
+            raise RetriableError("Resource SKUs: no virtualMachines SKUs returned")
         return frame
 
     try:
-        frame = policy.call(attempt, describe=describe)
+        frame = policy.call(listing, describe="Resource SKUs listing")
     finally:
         client.close()
     log.info("resource SKUs: %d (size, region) rows, %d sizes, %d regions",

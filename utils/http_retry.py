@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import json
 import logging
 import random
 import re
@@ -188,29 +189,43 @@ class RetryPolicy:
 
 def response_error(response: requests.Response, describe: str) -> Exception | None:
     """None for a 2xx; a ``RetriableError`` (with Retry-After) or ``RunFailed`` otherwise, per the table."""
-    outcome = outcome_for_status(response.status_code)
+    return status_error(response.status_code, response.headers, describe, lambda: response.text)
+
+
+def status_error(status: int, headers: Any, describe: str, body_text: Callable[[], str]) -> Exception | None:
+    """None for a 2xx; else ``RetriableError``/``RunFailed`` per ``STATUS_OUTCOMES`` (any HTTP library)."""
+    outcome = outcome_for_status(status)
     if outcome is Outcome.OK:
         return None
-    reason = _error_summary(response)
-    message = f"{describe}: HTTP {response.status_code}{reason}"
+    text = _safe_text(body_text)
+    message = f"{describe}: HTTP {status}{_error_code(text)}"
     if outcome is Outcome.RETRY:
-        retry_after = parse_retry_after(response.headers)
-        if retry_after is None and response.status_code == 429:
-            retry_after = retry_after_from_text(response.text[:500])
-        return RetriableError(message, retry_after=retry_after, status=response.status_code)
+        retry_after = parse_retry_after(headers)
+        if retry_after is None and status == 429:
+            retry_after = retry_after_from_text(text[:500])
+        return RetriableError(message, retry_after=retry_after, status=status)
     return RunFailed(message)
 
 
-def _error_summary(response: requests.Response) -> str:
+def _safe_text(body_text: Callable[[], str]) -> str:
+    try:
+        return body_text() or ""
+    except (ValueError, UnicodeDecodeError):
+        return ""  # an unreadable error body only loses the error code in the message
+
+
+def _error_code(text: str) -> str:
     """The ARM error code of a body ``{"error": {"code": ...}}``, else nothing (bodies can echo input)."""
     try:
-        payload = response.json()
+        payload = json.loads(text)
     except ValueError:
         return ""
     if isinstance(payload, dict):
         error = payload.get("error") or payload.get("Error")
-        if isinstance(error, dict) and error.get("code"):
-            return f" {str(error['code'])[:80]}"
+        if isinstance(error, dict):
+            code = error.get("code") or error.get("Code")
+            if code:
+                return f" {str(code)[:80]}"
     return ""
 
 
