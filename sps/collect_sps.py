@@ -22,6 +22,7 @@ if __name__ == "__main__":  # run by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from sps.load_sps import collect_slot
 from utils.azure_auth import load_azure_auth
@@ -42,6 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def sps_session(settings: Settings) -> requests.Session:
+    """A session whose pool holds a connection per concurrent SPS call (and per price page while the workload
+    is rebuilt), without urllib3 retries (ours decide)."""
+    session = requests.Session()
+    size = max(settings.sps_workers, settings.price_workers, 1)
+    adapter = HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def main(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
@@ -49,7 +61,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     slot = parse_slot(args.timestamp)
     log.info("SPS collection for slot %s %s", slot_iso(slot), describe_settings(settings))
     store = open_store(settings)
-    with azure_endpoints(settings) as live, requests.Session() as session:
+    with azure_endpoints(settings) as live, sps_session(settings) as session:
         auth = load_azure_auth(live, session=session)
         if not auth.subscription_ids:
             raise RunFailed("no Azure subscription configured for SPS calls")

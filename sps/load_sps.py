@@ -53,6 +53,7 @@ from sps_module.sps_shared_resources import STATE_LEASE, SpsState
 from sps_module.sweep import SweepResult, run_sweep
 from utils.constants import SPS_METADATA_KEY, sps_key
 from utils.errors import CorruptObject, ObjectNotFound
+from utils.http_retry import RetryPolicy
 from utils.lease import held
 from utils.settings import Settings
 from utils.store import Store
@@ -125,8 +126,11 @@ def _workload(settings: Settings, store: Store, state: SpsState, session: reques
 
 
 def collect_slot(settings: Settings, slot: datetime, *, store: Store, session: requests.Session, auth: Any,
-                 clock: Callable[[], float] | None = None) -> dict[str, Any]:
+                 clock: Callable[[], float] | None = None, retry_policy: RetryPolicy | None = None
+                 ) -> dict[str, Any]:
     """Collect the SPS of one slot (see the module docstring); returns the ``last_run.json`` report.
+
+    ``clock`` (epoch seconds) defaults to ``run_clock``; ``retry_policy`` to the sweep's default.
 
     Raises:
         LeaseHeld: another SPS run holds the state lease (exit 1).
@@ -134,11 +138,12 @@ def collect_slot(settings: Settings, slot: datetime, *, store: Store, session: r
     """
     clock = clock or run_clock(settings, slot)
     with held(store, STATE_LEASE, settings.lease_ttl_seconds):
-        return _collect_locked(settings, slot, store=store, session=session, auth=auth, clock=clock)
+        return _collect_locked(settings, slot, store=store, session=session, auth=auth, clock=clock,
+                               retry_policy=retry_policy)
 
 
 def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session: requests.Session, auth: Any,
-                    clock: Callable[[], float]) -> dict[str, Any]:
+                    clock: Callable[[], float], retry_policy: RetryPolicy | None) -> dict[str, Any]:
     metadata = read_metadata(store)
     decision = rotation.decide(metadata, slot)
     log.info("slot %s: desired count %d (%s)", slot_iso(slot), decision.desired_count, decision.reason)
@@ -170,7 +175,7 @@ def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session
         run_sweep(calls, session=session, auth=auth, ledger=ledger, clock=clock,
                   desired_count=decision.desired_count, workers=settings.sps_workers, timeout=settings.http_timeout,
                   known_invalid_regions=invalid_regions, known_invalid_sizes=invalid_sizes, progress_logger=log,
-                  result=result)
+                  result=result, policy=retry_policy)
     finally:
         # The calls were spent whatever the outcome: persist them (and what the API taught us) first.
         state.save_ledger(ledger, clock())
@@ -200,6 +205,7 @@ def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session
         "http_requests": result.http_requests,
         "http_429": result.http_429,
         "retries": result.retries,
+        "token_refreshes": result.token_refreshes,
         "pairs_planned": len(wanted),
         "pairs_scored": pairs_scored,
         "rows": len(frame),

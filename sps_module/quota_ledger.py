@@ -175,6 +175,14 @@ class QuotaLedger:
             if len(calls) > 1 and calls[-2] > when:
                 self._calls[bucket] = deque(sorted(calls))
 
+    def refund(self, bucket: Bucket, when: float) -> None:
+        """Give back a call taken at ``when`` that Azure cannot have counted (a 401: ARM rejects the token
+        before the request reaches the SPS resource provider). No-op when no such entry exists."""
+        with self._lock:
+            calls = self._calls.get(bucket)
+            if calls is not None and when in calls:
+                calls.remove(when)
+
     def mark_over_limit(self, bucket: Bucket, now: float) -> None:
         """A 429 from ``bucket``: bench it for a whole window (SpotLake's production rule)."""
         with self._lock:

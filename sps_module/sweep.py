@@ -12,8 +12,9 @@ Per planned call, until it has scores:
    token once and resend; timeouts, connection errors, 5xx, unnamed 400s, malformed JSON -> back off and
    retry up to ``max_attempts`` times (``utils.http_retry.RetryPolicy`` backoff); 403 and other 4xx -> the run fails.
 
-Every HTTP attempt spends one unit of quota in the ledger (retries included), so the ledger never
-undercounts what Azure may have counted.
+Every HTTP attempt spends one unit of quota in the ledger (retries, 429s and 400s included), so the ledger
+never undercounts what Azure may have counted; only a 401 is refunded (ARM rejects the token before the
+request reaches the SPS resource provider).
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class _Sweep:
                 return "made"
             if self.out_of_quota.is_set():
                 return "not_made"
-            bucket = self.ledger.acquire(self.clock(), avoid=avoid)
+            taken_at = self.clock()
+            bucket = self.ledger.acquire(taken_at, avoid=avoid)
             if bucket is None:
                 if not self.out_of_quota.is_set():
                     log.warning("no SPS quota left in any (subscription, location): stopping the sweep")
@@ -158,6 +160,7 @@ class _Sweep:
                 refreshes += 1
                 if refreshes > MAX_TOKEN_REFRESHES:
                     raise RunFailed(f"SPS kept answering 401 after token refresh: {answer.message}")
+                self.ledger.refund(bucket, taken_at)
                 self.auth.invalidate_token()
                 self._count(token_refreshes=1)
                 continue

@@ -124,3 +124,11 @@ def test_round_robin_spreads_calls_evenly_over_buckets(subs, locs, calls):
     counts = Counter(ledger.acquire(0.0) for _ in range(calls))
     per_bucket = [counts.get(b, 0) for b in ledger.buckets]
     assert max(per_bucket) - min(per_bucket) <= 1
+
+
+def test_a_refunded_call_frees_its_bucket_again():
+    ledger = QuotaLedger(["s1"], ["eastus"], capacity=1, window_seconds=WINDOW)
+    bucket = ledger.acquire(5.0)
+    assert ledger.acquire(6.0) is None
+    ledger.refund(bucket, 5.0)
+    assert ledger.acquire(6.0) == bucket

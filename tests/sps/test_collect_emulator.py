@@ -1,0 +1,256 @@
+"""The SPS collector end to end against the bundled emulator (quota on, injectable clock, faults)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from emulator.catalog import load_catalog
+from emulator.testing import RunningEmulator, running_emulator
+from sps.load_sps import collect_slot
+from sps_module.quota_ledger import subscriptions_needed
+from sps_module.request_planner import plan_requests
+from sps_module.sps_shared_resources import CALL_HISTORY, LAST_RUN, OVER_LIMIT, STATE_LEASE
+from tests.conftest import REPO_ROOT
+from tests.sps.helpers import sps_settings, write_small_catalog
+from utils.azure_auth import load_azure_auth
+from utils.constants import SPS_COLUMNS, SPS_METADATA_KEY, sps_key, sps_saved_key
+from utils.errors import RunFailed
+from utils.http_retry import RetryPolicy
+from utils.lease import LeaseHeld, acquire
+from utils.settings import Settings
+from utils.store import LocalStore
+from utils.store_io import read_json, read_parquet, read_yaml
+
+DAY = datetime(2026, 3, 4, tzinfo=UTC)
+FAST_RETRIES = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05)
+BOGUS_REGION = "marsnorth"
+BOGUS_SIZE = "Standard_Z99zz_v9"
+
+
+@pytest.fixture(scope="module")
+def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_small_catalog(tmp_path_factory.mktemp("catalog") / "small_catalog.csv")
+
+
+@pytest.fixture(scope="module")
+def planned_calls(small_catalog: Path) -> int:
+    return len(plan_requests(load_catalog(small_catalog).spot_pairs()).calls)
+
+
+class Harness:
+    """One store, one emulator, one session/auth; ``run(slot)`` drives the emulator clock to the slot."""
+
+    def __init__(self, emu: RunningEmulator, settings: Settings, session: requests.Session) -> None:
+        self.emu = emu
+        self.settings = settings
+        self.session = session
+        self.store = LocalStore(settings.store.root)
+        self.auth = load_azure_auth(settings, session=session)
+
+    def run(self, slot: datetime, emulator_now: datetime | None = None) -> dict:
+        self.emu.set_now(emulator_now or slot)
+        return collect_slot(self.settings, slot, store=self.store, session=self.session, auth=self.auth,
+                            retry_policy=FAST_RETRIES)
+
+    def statuses(self) -> dict[str, int]:
+        return self.emu.stats()["sps"]["status"]
+
+
+def harness(emu: RunningEmulator, env: dict[str, str], session: requests.Session, *, subscriptions: int = 12,
+            quota: int = 10, **changes: object) -> Harness:
+    base = sps_settings(env, emu.url)
+    settings = dataclasses.replace(
+        base, clock="slot", sps_quota_per_location=quota, sps_workers=4,
+        emulator=dataclasses.replace(base.emulator, subscriptions=subscriptions), **changes)
+    return Harness(emu, settings, session)
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        yield s
+
+
+def slots(count: int, start: datetime = DAY) -> list[datetime]:
+    return [start + timedelta(minutes=10 * i) for i in range(count)]
+
+
+@pytest.mark.slow
+def test_a_day_of_slots_with_enough_subscriptions_scores_every_pair_with_zero_429s(
+        small_catalog, planned_calls, base_env, session):
+    quota = 3
+    needed = subscriptions_needed(planned_calls, 10, quota, 62)
+    with running_emulator(catalog=small_catalog, sps_quota=quota) as emu:
+        h = harness(emu, base_env, session, subscriptions=needed, quota=quota)
+        reports = [h.run(slot) for slot in slots(144)]
+        assert "429" not in h.statuses()
+    assert all(r["http_429"] == 0 and not r["partial"] for r in reports)
+    assert all(r["pairs_scored"] == r["pairs_planned"] == reports[0]["pairs_planned"] > 0 for r in reports)
+    assert [r["desired_count"] for r in reports[:12]] == [1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 1]
+    assert reports[0]["subscriptions_needed_per_slot"] == needed
+    frame = read_parquet(h.store, reports[-1]["key"], columns=SPS_COLUMNS)
+    assert frame["Time"].iloc[0] == pd.Timestamp(slots(144)[-1])
+
+
+@pytest.mark.slow
+def test_too_few_subscriptions_give_partial_sweeps_that_are_recorded_and_later_runs_continue(
+        small_catalog, planned_calls, base_env, session):
+    quota = 2
+    with running_emulator(catalog=small_catalog, sps_quota=quota) as emu:
+        h = harness(emu, base_env, session, subscriptions=1, quota=quota)
+        reports = [h.run(slot) for slot in slots(12)]
+        # Once the window has passed, a full sweep is possible again.
+        later = h.run(DAY + timedelta(hours=3))
+        assert "429" not in h.statuses()
+    partial = [r for r in reports if r["partial"]]
+    assert partial, "10 locations x 2 calls per window cannot carry a sweep every 10 minutes"
+    assert all(r["calls_made"] + r["calls_not_made"] == r["planned_calls"] for r in reports)
+    assert all(r["calls_not_made"] > 0 and r["pairs_scored"] < r["pairs_planned"] for r in partial)
+    assert reports[0]["subscriptions_needed_per_slot"] > 1
+    assert read_json(h.store, sps_saved_key(LAST_RUN)) == later
+    # Every slot stored its raw object and advanced the rotation, partial or not.
+    assert [r["desired_count"] for r in reports] == [1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 1]
+    assert all(h.store.exists(r["key"]) for r in reports)
+    assert not later["partial"] and later["pairs_scored"] == later["pairs_planned"]
+
+
+def test_a_429_anyway_benches_that_bucket_and_moves_the_call(small_catalog, base_env, session):
+    with running_emulator(catalog=small_catalog, faults="sps:429@calls=2,3") as emu:
+        h = harness(emu, base_env, session)
+        report = h.run(DAY)
+    assert report["http_429"] == 2 and not report["partial"]
+    assert report["pairs_scored"] == report["pairs_planned"]
+    assert len(read_json(h.store, sps_saved_key(OVER_LIMIT))) == 2
+
+
+def test_invalid_regions_and_sizes_are_learned_dropped_and_the_call_retried(small_catalog, base_env, session):
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session)
+        first = h.run(DAY)
+        # Put a region and a size the emulator does not know into today's workload and plan.
+        from sps_module.request_planner import PlannedCall
+        from sps_module.sps_prepare_parameters import load_plan, region_size_maps, save_plan
+        from sps_module.sps_shared_resources import SpsState
+
+        state = SpsState(h.store)
+        _, region_map = state.region_map()
+        region_map[BOGUS_REGION] = [BOGUS_SIZE]
+        region_map["eastus"] = sorted([*region_map["eastus"], BOGUS_SIZE])
+        pairs = pd.DataFrame([(r, s) for r, sizes in region_map.items() for s in sizes],
+                             columns=["Region", "InstanceType"])
+        state.save_maps("2026-03-04", *region_size_maps(pairs))
+        calls = list(load_plan(h.store, "2026-03-04"))
+        calls[0] = PlannedCall(tuple(sorted({*calls[0].regions[:7], BOGUS_REGION})),
+                               tuple(sorted({*calls[0].sizes[:4], BOGUS_SIZE})))
+        plan = plan_requests(pairs)
+        save_plan(h.store, dataclasses.replace(plan, calls=tuple(calls) + plan.calls), "2026-03-04")
+        second = h.run(DAY + timedelta(minutes=10))
+        assert h.statuses()["400"] >= 2
+    assert read_json(h.store, sps_saved_key("invalid_regions.json")) == [BOGUS_REGION]
+    assert read_json(h.store, sps_saved_key("invalid_sizes.json")) == [BOGUS_SIZE]
+    assert second["pairs_planned"] == first["pairs_planned"]
+    assert second["pairs_scored"] == second["pairs_planned"] and not second["partial"]
+    frame = read_parquet(h.store, second["key"])
+    assert BOGUS_REGION not in set(frame["Region"]) and "Z99zz_v9" not in set(frame["InstanceType"])
+
+
+def test_an_expired_token_is_refreshed_and_the_sweep_goes_on(small_catalog, base_env, session):
+    with running_emulator(catalog=small_catalog, token_ttl=600) as emu:
+        h = harness(emu, base_env, session)
+        h.run(DAY)
+        # The cached token was issued at DAY by the emulator clock; two hours later it has expired.
+        report = h.run(DAY + timedelta(minutes=10), emulator_now=DAY + timedelta(hours=2))
+        assert h.statuses().get("401", 0) >= 1
+    assert report["token_refreshes"] >= 1
+    assert report["pairs_scored"] == report["pairs_planned"] and not report["partial"]
+
+
+@pytest.mark.parametrize("fault", [
+    "sps:500@calls=1,2", "sps:502@calls=2", "sps:503@calls=1,3", "sps:reset@calls=1,2", "sps:truncated@calls=2",
+    "sps:malformed@calls=1", "sps:slow(1.5)@calls=1", "sps:429(5)@calls=1", "token:500@calls=1",
+    "token:503@calls=1", "sps:500@rate=0.2",
+])
+def test_every_transient_fault_kind_is_recovered(small_catalog, base_env, session, fault):
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session, http_timeout=0.5)
+        h.run(DAY)  # builds workload, plan and locations without faults
+        emu.set_faults(fault)
+        report = h.run(DAY + timedelta(minutes=10))
+    assert report["pairs_scored"] == report["pairs_planned"] and not report["partial"]
+    assert report["retries"] + report["http_429"] + report["token_refreshes"] >= (0 if "token" in fault else 1)
+
+
+@pytest.mark.parametrize("fault", ["sps:500", "sps:reset", "sps:malformed", "sps:truncated"])
+def test_a_fault_that_outlives_its_retries_fails_the_run_without_raw_object_or_handoff(
+        small_catalog, base_env, session, fault):
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session)
+        h.run(DAY)
+        h.settings.sps_key_file.unlink()
+        emu.set_faults(fault)
+        slot = DAY + timedelta(minutes=10)
+        with pytest.raises(RunFailed, match="SPS call failed"):
+            h.run(slot)
+    assert not h.store.exists(sps_key(slot, 5))
+    assert not h.settings.sps_key_file.exists()
+    assert read_yaml(h.store, SPS_METADATA_KEY)["last_timestamp"] == "2026-03-04T00:00:00Z"
+    assert read_json(h.store, sps_saved_key(CALL_HISTORY))["calls"], "spent calls are still recorded"
+
+
+def test_a_second_concurrent_run_is_refused_by_the_state_lease(small_catalog, base_env, session):
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session)
+        acquire(h.store, STATE_LEASE, 600)
+        with pytest.raises(LeaseHeld, match="another run is in progress"):
+            h.run(DAY)
+    assert not h.store.exists(sps_key(DAY, 1))
+
+
+def test_corrupt_metadata_restarts_the_rotation_and_a_corrupt_ledger_spends_nothing_for_a_window(
+        small_catalog, base_env, session):
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session)
+        h.run(DAY)
+        h.run(DAY + timedelta(minutes=10))
+        h.store.put_bytes(SPS_METADATA_KEY, b"desired_count_index: [unclosed")
+        h.store.put_bytes(sps_saved_key(CALL_HISTORY), b"{not json")
+        blocked = h.run(DAY + timedelta(minutes=20))
+        assert blocked["desired_count"] == 1
+        assert blocked["partial"] and blocked["calls_made"] == 0
+        recovered = h.run(DAY + timedelta(minutes=90))
+        assert "429" not in h.statuses()
+    assert recovered["desired_count"] == 5 and not recovered["partial"]
+
+
+def test_the_script_by_path_writes_the_raw_object_the_handoff_file_and_the_metadata(small_catalog, base_env):
+    with running_emulator(catalog=small_catalog) as emu:
+        env = {**os.environ, **base_env, "SPOTLAKE_EMULATOR_URL": emu.url, "SPOTLAKE_EMULATOR_SUBSCRIPTIONS": "3"}
+        done = subprocess.run([sys.executable, "sps/collect_sps.py", "--timestamp", "2026-03-04T12:34:56Z"],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    key = sps_key(datetime(2026, 3, 4, 12, 30, tzinfo=UTC), 1)
+    assert Path(base_env["SPS_KEY_FILE"]).read_text() == key + "\n"
+    store = LocalStore(Path(base_env["SPOTLAKE_STORE"]))
+    frame = read_parquet(store, key, columns=SPS_COLUMNS)
+    assert len(frame) > 0
+    assert read_yaml(store, SPS_METADATA_KEY)["last_timestamp"] == "2026-03-04T12:30:00Z"
+    assert "[sps]" in done.stderr
+
+
+def test_the_script_rejects_a_bad_timestamp_with_exit_2(base_env):
+    env = {**os.environ, **base_env, "SPOTLAKE_EMULATOR_URL": "http://127.0.0.1:9"}
+    done = subprocess.run([sys.executable, "sps/collect_sps.py", "--timestamp", "yesterday"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "accepted forms" in done.stderr
+    assert not Path(base_env["SPS_KEY_FILE"]).exists()
