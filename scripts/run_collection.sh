@@ -42,6 +42,12 @@
 
 set -o errexit -o nounset -o pipefail
 
+# `wait -n -p` (which collector finished) needs bash 5.1; macOS ships bash 3.2 as /bin/bash.
+if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
+  printf 'error: run_collection.sh needs bash 5.1 or newer (this is %s)\n' "${BASH_VERSION}" >&2
+  exit 2
+fi
+
 SPOTLAKE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 readonly SPOTLAKE_ROOT
 readonly SPOTLAKE_PY="python3"
