@@ -118,6 +118,12 @@ def select_linux_meters(frame: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     return rows
 
 
+def empty_price_frame() -> pd.DataFrame:
+    """``PRICE_COLUMNS`` with no rows and the dtypes of a non-empty result."""
+    text = ["InstanceTier", "InstanceType", "Region", "RegionName"]
+    return pd.DataFrame({c: pd.Series(dtype="str" if c in text else "float64") for c in PRICE_COLUMNS})
+
+
 def normalise_prices(items: list[dict[str, Any]], as_of: datetime | None = None) -> pd.DataFrame:
     """Retail Prices items -> ``PRICE_COLUMNS``, one row per (tier, type, region), sorted by them.
 
@@ -127,10 +133,13 @@ def normalise_prices(items: list[dict[str, Any]], as_of: datetime | None = None)
     """
     as_of = as_of or datetime.now(UTC)
     rows = pick_one_meter(select_linux_meters(items_frame(items), as_of))
+    if rows.empty:  # pandas cannot merge empty Arrow-backed string columns; nothing to pair anyway
+        return empty_price_frame()
     keys = ["RegionKey", "SkuKey"]
-    od = rows.loc[~rows["IsSpot"], [*keys, "ArmSkuName", "Location", "Price"]].set_index(keys)
-    spot = rows.loc[rows["IsSpot"], [*keys, "ArmSkuName", "Location", "Price"]].set_index(keys)
-    paired = od.join(spot, how="outer", lsuffix="Od", rsuffix="Spot")
+    columns = [*keys, "ArmSkuName", "Location", "Price"]
+    paired = rows.loc[~rows["IsSpot"], columns].merge(
+        rows.loc[rows["IsSpot"], columns], on=keys, how="outer", suffixes=("Od", "Spot")
+    ).set_index(keys)
     # Casing and display location from the spot meter when there is one, else the on-demand meter.
     arm_name = paired["ArmSkuNameSpot"].where(paired["ArmSkuNameSpot"].notna(), paired["ArmSkuNameOd"])
     location = paired["LocationSpot"].where(paired["LocationSpot"].notna(), paired["LocationOd"])

@@ -34,6 +34,8 @@ def split_arm_sku_name(arm_names: pd.Series) -> tuple[pd.Series, pd.Series]:
     full, as the emulator's catalog does (``emulator.names.split_tier``).
     """
     names = arm_names.astype(str)
+    if names.empty:
+        return names.copy(), names.copy()
     parts = names.str.split("_", n=1, expand=True)
     if parts.shape[1] == 1:
         parts[1] = None
@@ -117,12 +119,16 @@ class NextLinkPaging:
         """Take one page ``{"value": [...], "nextLink": "..."|null}``.
 
         Raises:
-            RetriableError: not a list page (re-send the same request).
+            RetriableError: not a list page, or an empty page with a nextLink (re-send the same request).
             RunFailed: the next link repeats one already followed (the listing would loop).
         """
         if not isinstance(payload, dict) or not isinstance(payload.get("value"), list):
             raise RetriableError("Resource SKUs page: response is not a {value: [...]} page")
         link = payload.get("nextLink") or None
+        if link is not None and not payload["value"]:
+            # An empty page that still links on is a glitch (the emulator's "empty" fault links back to the
+            # same page); re-requesting it is safe, following it blindly could loop.
+            raise RetriableError("Resource SKUs page: empty page with a nextLink (gap)")
         if link is not None and (link in self._seen or link == self.first_url):
             raise RunFailed("Resource SKUs: a nextLink repeated; refusing to loop")
         self.records.extend(payload["value"])

@@ -198,7 +198,10 @@ def build_if_dataset(skus: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
     from the SKU list is dropped (no ARM casing, no family to publish). Sorted by (tier, type, region).
     """
     keyed = skus.assign(SkuKey=skus["Name"].str.lower(), RegionKey=skus["Region"].str.lower())
-    merged = keyed.merge(rates, on=["SkuKey", "RegionKey"], how="left", validate="many_to_one")
+    if rates.empty:  # pandas cannot merge with empty Arrow-backed string keys; no rate means IF NaN
+        merged = keyed.assign(IF=float("nan"))
+    else:
+        merged = keyed.merge(rates, on=["SkuKey", "RegionKey"], how="left", validate="many_to_one")
     tier, size = split_arm_sku_name(merged["Name"])
     frame = pd.DataFrame({
         "InstanceTier": tier.to_numpy(),

@@ -1,0 +1,67 @@
+"""Shared helpers for the price and IF collector tests: catalogs, a fast retry policy, in-process runs."""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from utils.entrypoint import run_entry
+from utils.http_retry import RetryPolicy
+from utils.store import LocalStore
+from utils.store_io import read_parquet
+
+EDGE_CATALOG = Path(__file__).resolve().parent / "data" / "edge_catalog.csv"
+SLOT_TEXT = "2025-12-13 13:00"
+FAULT_KINDS = ("429", "500", "502", "503", "reset", "slow", "truncated", "malformed", "empty")
+HTTP_TIMEOUT = "0.5"
+
+
+def fast_policy(max_attempts: int = 4) -> RetryPolicy:
+    """Real retries with millisecond sleeps, Retry-After capped at 50 ms."""
+    return RetryPolicy(max_attempts=max_attempts, base_delay=0.01, max_delay=0.05, max_retry_after=0.05)
+
+
+def fault_spec(api: str, kind: str, recoverable: bool) -> str:
+    """A recoverable fault hits two early calls; a persistent one hits every call."""
+    param = "(2)" if kind == "slow" else ""
+    return f"{api}:{kind}{param}@calls=2,3" if recoverable else f"{api}:{kind}{param}"
+
+
+def collector_env(base_env: dict[str, str], emulator_url: str, **extra: str) -> dict[str, str]:
+    env = dict(base_env)
+    env.update({"SPOTLAKE_EMULATOR_URL": emulator_url, "SPOTLAKE_HTTP_TIMEOUT": HTTP_TIMEOUT,
+                "SPOTLAKE_PRICE_WORKERS": "4"})
+    env.update(extra)
+    return env
+
+
+def run_in_process(component: str, module: Any, env: dict[str, str], argv: list[str] | None = None,
+                   **main_kwargs: Any) -> int:
+    """Run a collector's ``main`` through the real entry shell (settings from ``env``, exit-code mapping)."""
+    main: Callable[..., int] = functools.partial(module.main, **main_kwargs)
+    return run_entry(component, module.build_parser(), main, argv=argv or ["--timestamp", SLOT_TEXT], env=env)
+
+
+def store_of(env: dict[str, str]) -> LocalStore:
+    return LocalStore(Path(env["SPOTLAKE_STORE"]))
+
+
+def stored_keys(env: dict[str, str]) -> list[str]:
+    root = Path(env["SPOTLAKE_STORE"])
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def read_frame(env: dict[str, str], key: str) -> pd.DataFrame:
+    return read_parquet(store_of(env), key)
+
+
+def parquet_roundtrip(frame: pd.DataFrame) -> pd.DataFrame:
+    """What a frame looks like after write_parquet/read_parquet (for comparing stored objects)."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return pd.read_parquet(io.BytesIO(buffer.getvalue()))

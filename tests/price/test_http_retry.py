@@ -1,0 +1,111 @@
+"""utils/http_retry.py: the status table, Retry-After parsing, and the retry loop."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from utils.errors import RetriableError, RunFailed
+from utils.http_retry import Outcome, RetryPolicy, outcome_for_status, parse_retry_after, retry_after_from_text
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, Outcome.OK), (204, Outcome.OK), (408, Outcome.RETRY), (429, Outcome.RETRY), (500, Outcome.RETRY),
+        (502, Outcome.RETRY), (503, Outcome.RETRY), (504, Outcome.RETRY), (400, Outcome.FAIL),
+        (401, Outcome.FAIL), (403, Outcome.FAIL), (404, Outcome.FAIL), (409, Outcome.FAIL), (501, Outcome.FAIL),
+    ],
+)
+def test_each_status_maps_to_one_outcome(status: int, outcome: Outcome) -> None:
+    assert outcome_for_status(status) is outcome
+
+
+def test_retry_after_is_read_in_seconds_milliseconds_and_as_an_http_date() -> None:
+    assert parse_retry_after({"Retry-After": "2"}) == 2.0
+    assert parse_retry_after({"retry-after-ms": "1500"}) == 1.5
+    assert parse_retry_after({"x-ms-ratelimit-retailPrices-retry-after": "61"}) == 61.0
+    from datetime import UTC, datetime
+
+    now = datetime(2025, 1, 1, 0, 0, 0, tzinfo=UTC)
+    assert parse_retry_after({"Retry-After": "Wed, 01 Jan 2025 00:00:30 GMT"}, now=lambda: now) == 30.0
+    assert parse_retry_after({"Retry-After": "soon"}) is None
+    assert parse_retry_after({}) is None
+
+
+def test_a_plain_text_throttle_message_gives_its_wait() -> None:
+    text = "You have reached the maximum number of requests allowed. Please try again after 3600 seconds."
+    assert retry_after_from_text(text) == 3600.0
+    assert retry_after_from_text("no hint") is None
+
+
+class _Flaky:
+    def __init__(self, failures: int, retry_after: float | None = None) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.retry_after = retry_after
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RetriableError("boom", retry_after=self.retry_after, status=503)
+        return "ok"
+
+
+def test_a_transient_fault_is_retried_until_it_succeeds() -> None:
+    sleeps: list[float] = []
+    policy = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=8.0, sleep=sleeps.append, jitter=lambda: 1.0)
+    flaky = _Flaky(failures=3)
+    assert policy.call(flaky, describe="thing") == "ok"
+    assert flaky.calls == 4
+    assert sleeps == [1.0, 2.0, 4.0]
+
+
+def test_the_retry_budget_is_bounded_and_ends_in_run_failed() -> None:
+    policy = RetryPolicy(max_attempts=3, sleep=lambda _s: None)
+    flaky = _Flaky(failures=10)
+    with pytest.raises(RunFailed, match="gave up after 3 attempts"):
+        policy.call(flaky, describe="thing")
+    assert flaky.calls == 3
+
+
+def test_a_non_retriable_error_is_not_retried() -> None:
+    calls = []
+
+    def fail() -> None:
+        calls.append(1)
+        raise RunFailed("HTTP 400")
+
+    with pytest.raises(RunFailed, match="HTTP 400"):
+        RetryPolicy(sleep=lambda _s: None).call(fail, describe="thing")
+    assert calls == [1]
+
+
+def test_retry_after_is_honoured_but_capped() -> None:
+    sleeps: list[float] = []
+    policy = RetryPolicy(max_attempts=3, max_retry_after=10.0, sleep=sleeps.append)
+    policy.call(_Flaky(failures=1, retry_after=3.0), describe="a")
+    policy.call(_Flaky(failures=1, retry_after=3600.0), describe="b")
+    assert sleeps == [3.0, 10.0]
+
+
+def test_on_retry_sees_every_retry() -> None:
+    seen: list[tuple[int, float]] = []
+    policy = RetryPolicy(max_attempts=4, sleep=lambda _s: None, jitter=lambda: 0.5, base_delay=2.0)
+    policy.call(_Flaky(failures=2), describe="a", on_retry=lambda _e, n, d: seen.append((n, d)))
+    assert seen == [(1, 1.0), (2, 2.0)]
+
+
+@given(
+    retry=st.integers(min_value=1, max_value=40),
+    base=st.floats(min_value=0.0, max_value=10.0),
+    ceiling=st.floats(min_value=0.0, max_value=100.0),
+    unit=st.floats(min_value=0.0, max_value=0.999999),
+)
+def test_full_jitter_backoff_stays_between_zero_and_the_capped_exponential(
+    retry: int, base: float, ceiling: float, unit: float
+) -> None:
+    policy = RetryPolicy(base_delay=base, max_delay=ceiling, jitter=lambda: unit)
+    delay = policy.delay(retry)
+    assert 0.0 <= delay <= min(ceiling, base * 2 ** (retry - 1)) + 1e-9
