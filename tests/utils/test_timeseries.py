@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,8 @@ import duckdb
 import pandas as pd
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.utils.sink_records import SLOT, SLOT_MS, change_records
 from utils.aws import aws_client
@@ -348,3 +351,33 @@ def test_unreachable_timestream_raises_run_failed_without_escaping(base_env: dic
         open_timeseries_sink(settings, LocalStore(Path("/nonexistent")), timestream_client=client).write(
             change_records(1), SLOT
         )
+
+
+# --- invariants and empty writes --------------------------------------------------------------------------
+
+_cell = st.one_of(st.none(), st.just(""), st.just("  "), st.text(max_size=5), st.floats(), st.integers(-5, 60))
+
+
+@given(st.lists(st.tuples(*[_cell] * len(TIMESERIES_COLUMNS)), max_size=15))
+def test_normalised_records_never_hold_missing_values(rows: list[tuple]) -> None:
+    frame = normalise_records(pd.DataFrame(rows, columns=TIMESERIES_COLUMNS, dtype=object))
+    assert len(frame) == len(rows)
+    assert not frame.isna().any().any()
+    for column in ("InstanceTier", "InstanceType", "Region", "AvailabilityZone"):
+        assert frame[column].map(lambda v: isinstance(v, str) and v.strip() != "").all()
+    numbers = frame[["DesiredCount", "OndemandPrice", "SpotPrice", "Savings", "IF", "T2", "T3", "Score"]]
+    assert numbers.map(math.isfinite).all().all()
+
+
+def test_an_empty_write_stores_nothing_and_clears_the_slots_parquet_file(tmp_path: Path) -> None:
+    empty = change_records(3).iloc[0:0]
+    store = LocalStore(tmp_path)
+    parquet = ParquetSink(store)
+    parquet.write(change_records(3), SLOT)
+    assert parquet.write(empty, SLOT) == 0
+    assert store.list_keys("timeseries/") == []
+    assert SqliteSink(tmp_path / "ts.db").write(empty, SLOT) == 0
+    client = boto3.client("timestream-write", region_name="us-west-2", endpoint_url="http://127.0.0.1:9")
+    with Stubber(client) as stubber:  # no response queued: any call would fail the test
+        assert TimestreamSink(client, "spotlake", "azure").write(empty, SLOT) == 0
+        stubber.assert_no_pending_responses()
