@@ -275,8 +275,8 @@ def _group_calls(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
     """Calls of ``item_limit`` items that waste nothing, found by grouping items with similar element sets.
 
     Items are taken largest first; each seeds a group to which the items are added, one at a time,
-    that keep the group's element union within the fewest chunks of ``elem_limit`` (then those with
-    the most chunks of their own, then the smallest union). The union is ordered by depth (how many
+    that keep the group's element union smallest (then those with the most chunks of their own:
+    an item with fewer chunks than the union leaves empty slots). The union is ordered by depth (how many
     members offer the element, most first: nested sets, common in real catalogs where a family's
     larger sizes drop regions, become prefixes) and cut into chunks; each chunk is one call for the
     members it concerns. Only the calls of a group where every member is in exactly as many calls as
@@ -299,8 +299,7 @@ def _group_calls(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
             if candidates.size == 0:
                 break
             union_size = (valid[candidates] | union).sum(axis=1)
-            union_chunks = -(-union_size // elem_limit)
-            best = int(candidates[np.lexsort((candidates, union_size, -chunks[candidates], union_chunks))[0]])
+            best = int(candidates[np.lexsort((candidates, -chunks[candidates], union_size))[0]])
             members.append(best)
             free[best] = False
             union |= valid[best]
