@@ -250,3 +250,22 @@ def test_sigterm_stops_collectors_and_emulator_releases_the_lease_and_alerts_onc
     ]
     assert emulator_pids
     assert not Path(f"/proc/{emulator_pids[0]}").exists()
+
+
+def test_a_failed_if_collector_still_merges_with_the_previous_if_and_fails_the_run(
+    local_runs: LocalRuns, tmp_path: Path
+) -> None:
+    shutil.copytree(local_runs.store, tmp_path / "store")
+    with capture_server() as hook:
+        # Resource Graph (eviction rates) answers 500: IF fails, while price and SPS do not need it.
+        run = run_script(local_env(tmp_path, hook.url, SPOTLAKE_EMULATOR_FAULTS="resource_graph:500"),
+                         "2025-12-13 13:20")  # fmt: skip
+        alerts = list(hook.bodies)
+    assert run.returncode == 1, run.stderr[-4000:]
+    assert "SpotLake Azure run 2025-12-13T13:20:00Z: FAILED (sps=0 if=1 price=0 merge=0)" in run.stdout
+    summary = json.loads((tmp_path / "store" / MERGE_SUMMARY).read_text())
+    assert summary["slot"] == "2025-12-13T13:20:00Z"
+    assert summary["if_slot"] == "2025-12-13T13:10:00Z"  # SPEC 8 fallback, recorded
+    assert (tmp_path / "store" / archive_key(SLOT_C)).is_file()
+    assert len(alerts) == 1
+    assert "collector if exited with 1" in alerts[0]["text"]
