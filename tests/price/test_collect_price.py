@@ -1,0 +1,132 @@
+"""price/collect_price.py against the emulator: exact dataset, paging at any page size, every fault kind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from emulator.catalog import load_catalog
+from emulator.testing import RunningEmulator, running_emulator
+from price import collect_price
+from tests.price.helpers import (
+    EDGE_CATALOG,
+    FAULT_KINDS,
+    SLOT_TEXT,
+    collector_env,
+    fast_policy,
+    fault_spec,
+    read_frame,
+    run_in_process,
+    stored_keys,
+)
+from utils.constants import PRICE_COLUMNS, price_key
+from utils.emulator_mode import with_emulator_url
+from utils.settings import load_settings
+from utils.timestamps import parse_slot
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KEY = price_key(parse_slot(SLOT_TEXT))
+
+
+@pytest.fixture(scope="module")
+def edge_emulator() -> Iterator[RunningEmulator]:
+    """The hand-written edge-case catalog, 7 items per page so faults land mid-list."""
+    with running_emulator(catalog=EDGE_CATALOG, page_size=7) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(edge_emulator: RunningEmulator) -> RunningEmulator:
+    edge_emulator.reset()
+    edge_emulator.set_faults(None)
+    return edge_emulator
+
+
+def collect(url: str, tmp_path: Path, workers: int = 4) -> pd.DataFrame:
+    env = {"SPOTLAKE_STORE": str(tmp_path / "s"), "SPOTLAKE_AZURE_EMULATOR": "1",
+           "SPOTLAKE_PRICE_WORKERS": str(workers), "SPOTLAKE_HTTP_TIMEOUT": "5"}
+    settings = with_emulator_url(load_settings(env), url)
+    session = collect_price.price_session(workers)
+    return collect_price.collect_prices(settings, session, retry_policy=fast_policy(),
+                                        as_of=parse_slot(SLOT_TEXT))
+
+
+def test_the_edge_catalog_prices_equal_the_emulator_truth(emu: RunningEmulator, tmp_path: Path) -> None:
+    expected = load_catalog(EDGE_CATALOG).expected_prices()
+    frame = collect(emu.url, tmp_path)
+    pd.testing.assert_frame_equal(frame, expected)
+    # the edge cases really are in there
+    assert ("Standard", "NC24ads_A100_v4") in set(zip(frame["InstanceTier"], frame["InstanceType"], strict=True))
+    assert {"Basic", "Standard"} <= set(frame.loc[frame["InstanceType"] == "A1", "InstanceTier"])
+    assert "usgovvirginia" not in set(frame["Region"])
+    assert "F2s_v2" not in set(frame["InstanceType"])
+
+
+@pytest.mark.slow
+def test_the_bundled_world_catalog_prices_equal_the_emulator_truth(tmp_path: Path) -> None:
+    with running_emulator() as world:
+        frame = collect(world.url, tmp_path, workers=8)
+        calls = world.stats()["prices"]["calls"]
+    expected = load_catalog().expected_prices()
+    pd.testing.assert_frame_equal(frame, expected)
+    assert list(frame.columns) == PRICE_COLUMNS
+    assert len(frame) > 20_000
+    assert calls < 160  # ~141 pages of 1000 + a few past the end: no page fetched many times
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 5, 46, 47, 48, 1000])
+def test_any_page_size_gives_the_same_dataset(page_size: int, tmp_path: Path) -> None:
+    expected = load_catalog(EDGE_CATALOG).expected_prices()
+    with running_emulator(catalog=EDGE_CATALOG, page_size=page_size) as small:
+        frame = collect(small.url, tmp_path, workers=3)
+    pd.testing.assert_frame_equal(frame, expected)
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_a_recoverable_fault_is_retried_and_gives_the_clean_dataset(
+    kind: str, emu: RunningEmulator, base_env: dict[str, str]
+) -> None:
+    emu.set_faults(fault_spec("prices", kind, recoverable=True))
+    env = collector_env(base_env, emu.url)
+    code = run_in_process("price", collect_price, env, retry_policy=fast_policy())
+    assert code == 0
+    stored = read_frame(env, KEY)
+    pd.testing.assert_frame_equal(stored, load_catalog(EDGE_CATALOG).expected_prices())
+    assert emu.stats()["prices"]["calls"] >= 6 + 2  # 6 pages, and the 2 faulted calls were made again
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_a_persistent_fault_fails_the_run_and_writes_nothing(
+    kind: str, emu: RunningEmulator, base_env: dict[str, str]
+) -> None:
+    emu.set_faults(fault_spec("prices", kind, recoverable=False))
+    env = collector_env(base_env, emu.url)
+    code = run_in_process("price", collect_price, env, retry_policy=fast_policy(max_attempts=3))
+    assert code == 1
+    assert stored_keys(env) == []
+
+
+def test_a_run_by_path_recovers_from_a_fault_and_stores_the_dataset(
+    emu: RunningEmulator, base_env: dict[str, str]
+) -> None:
+    emu.set_faults("prices:500@calls=3;prices:429(0)@calls=5")
+    env = {**os.environ, **collector_env(base_env, emu.url)}
+    result = subprocess.run([sys.executable, "price/collect_price.py", "--timestamp", SLOT_TEXT],
+                            check=False, cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[price]" in result.stderr
+    assert f"wrote 9 price rows to {KEY}" in result.stderr
+    pd.testing.assert_frame_equal(read_frame(env, KEY), load_catalog(EDGE_CATALOG).expected_prices())
+
+
+def test_a_bad_timestamp_is_a_usage_error(emu: RunningEmulator, base_env: dict[str, str]) -> None:
+    env = collector_env(base_env, emu.url)
+    assert run_in_process("price", collect_price, env, argv=["--timestamp", "yesterday"]) == 2
+    assert stored_keys(env) == []
