@@ -1,0 +1,118 @@
+"""SPS state files tolerate corruption; the plan CLI and the lease conflict through the scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sps_module.quota_ledger import QuotaLedger
+from sps_module.sps_shared_resources import (
+    AVAILABLE_LOCATIONS,
+    CALL_HISTORY,
+    INVALID_REGIONS,
+    LAST_RUN,
+    OVER_LIMIT,
+    STATE_LEASE,
+    SpsState,
+)
+from tests.conftest import REPO_ROOT
+from utils.constants import sps_saved_key
+from utils.lease import acquire
+from utils.store import LocalStore
+
+WINDOW = 3720.0
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.mark.parametrize("content", [b"{broken", b'{"not": "a list"}', b"[1, 2]"])
+def test_a_corrupt_invalid_list_is_read_as_empty_with_a_warning(store, content, caplog):
+    store.put_bytes(sps_saved_key(INVALID_REGIONS), content)
+    assert SpsState(store).invalid_regions() == set()
+    assert "SPS state" in caplog.text
+
+
+def test_learned_invalid_values_accumulate(store):
+    state = SpsState(store)
+    state.add_invalid({"mars"}, set())
+    state.add_invalid({"venus"}, {"Standard_Z1"})
+    assert state.invalid_regions() == {"mars", "venus"} and state.invalid_sizes() == {"Standard_Z1"}
+
+
+def test_a_corrupt_location_list_is_ignored(store):
+    store.put_bytes(sps_saved_key(AVAILABLE_LOCATIONS), b'{"date": "2026-01-01"}')
+    assert SpsState(store).available_locations() is None
+
+
+def test_the_ledger_survives_a_save_and_load(store):
+    state = SpsState(store)
+    ledger = QuotaLedger(["s1", "s2"], ["eastus"], 10, WINDOW)
+    for _ in range(3):
+        ledger.acquire(1000.0)
+    ledger.mark_over_limit(("s2", "eastus"), 1000.0)
+    state.save_ledger(ledger, 1001.0)
+    loaded = QuotaLedger(["s1", "s2"], ["eastus"], 10, WINDOW)
+    state.load_ledger(loaded, 1002.0)
+    assert loaded.call_history(1002.0) == ledger.call_history(1002.0)
+    assert loaded.over_limit(1002.0) == ledger.over_limit(1002.0)
+    assert loaded.acquire(1002.0) == ledger.acquire(1002.0)
+
+
+def test_a_corrupt_call_history_assumes_full_use_at_the_end_of_the_last_run(store):
+    state = SpsState(store)
+    state.save_last_run({"finished_at": 5000.0})
+    store.put_bytes(sps_saved_key(CALL_HISTORY), b"\x00garbage")
+    ledger = QuotaLedger(["s1"], ["eastus", "westus"], 10, WINDOW)
+    state.load_ledger(ledger, 6000.0)
+    assert ledger.available(6000.0) == 0
+    assert ledger.available(5000.0 + WINDOW) == 20
+
+
+def test_a_corrupt_call_history_without_a_last_run_blocks_from_now(store):
+    state = SpsState(store)
+    store.put_bytes(sps_saved_key(CALL_HISTORY), b'{"calls": {"no-slash": [1]}}')
+    store.put_bytes(sps_saved_key(LAST_RUN), b"nope")
+    ledger = QuotaLedger(["s1"], ["eastus"], 10, WINDOW)
+    state.load_ledger(ledger, 7000.0)
+    assert ledger.available(7000.0 + WINDOW - 1) == 0
+
+
+def test_a_corrupt_over_limit_list_resets_cool_downs(store):
+    store.put_bytes(sps_saved_key(OVER_LIMIT), b'{"s1/eastus": "soon"}')
+    ledger = QuotaLedger(["s1"], ["eastus"], 10, WINDOW)
+    SpsState(store).load_ledger(ledger, 0.0)
+    assert ledger.available(0.0) == 10
+
+
+def test_load_sps_plan_prints_the_plan_json(tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("Region,InstanceType\neastus,Standard_A\nwestus,Standard_A\neastus,Standard_B\n")
+    done = subprocess.run([sys.executable, "sps/load_sps.py", "plan", "--pairs", str(pairs)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["pairs"] == 3 and result["calls"] == 1 and result["lower_bound"] == 1
+    assert result["plan"] == [{"regions": ["eastus", "westus"], "sizes": ["Standard_A", "Standard_B"]}]
+
+
+def test_load_sps_plan_rejects_a_missing_file_with_exit_2(tmp_path):
+    done = subprocess.run([sys.executable, "sps/load_sps.py", "plan", "--pairs", str(tmp_path / "none.csv")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+
+
+def test_a_second_concurrent_run_exits_1_with_a_clear_message(base_env, tmp_path):
+    store = LocalStore(tmp_path / "store")
+    acquire(store, STATE_LEASE, 600)
+    env = {**os.environ, **base_env, "SPOTLAKE_EMULATOR_URL": "http://127.0.0.1:9"}
+    done = subprocess.run([sys.executable, "sps/collect_sps.py", "--timestamp", "2026-03-04 12:30"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "another run is in progress" in done.stderr
