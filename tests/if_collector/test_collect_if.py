@@ -1,0 +1,178 @@
+"""if/collect_if.py against the emulator (and moto for the DynamoDB credential): exact dataset, every fault
+kind on Resource Graph and Resource SKUs, refused and missing credentials, a run by path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+
+from emulator.catalog import load_catalog
+from emulator.testing import RunningEmulator, running_emulator
+from tests.price.helpers import (
+    EDGE_CATALOG,
+    FAULT_KINDS,
+    SLOT_TEXT,
+    collector_env,
+    fast_policy,
+    fault_spec,
+    read_frame,
+    run_in_process,
+    stored_keys,
+)
+from utils.azure_auth import load_azure_auth
+from utils.constants import IF_COLUMNS, if_key
+from utils.emulator_mode import with_emulator_url
+from utils.http_retry import RetryPolicy
+from utils.modload import load_if_collector
+from utils.settings import load_settings
+from utils.spot_resources import collect_if
+from utils.timestamps import parse_slot
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KEY = if_key(parse_slot(SLOT_TEXT))
+collect_if_script = load_if_collector()
+
+
+@pytest.fixture(scope="module")
+def edge_emulator() -> Iterator[RunningEmulator]:
+    """The edge-case catalog with 2 rows per page: Resource Graph and SKU listings both page."""
+    with running_emulator(catalog=EDGE_CATALOG, page_size=2) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(edge_emulator: RunningEmulator) -> RunningEmulator:
+    edge_emulator.reset()  # also resets the Resource Graph per-user quota window
+    edge_emulator.set_faults(None)
+    return edge_emulator
+
+
+def expected_if() -> pd.DataFrame:
+    return load_catalog(EDGE_CATALOG).expected_if()
+
+
+def test_the_edge_catalog_if_dataset_equals_the_emulator_truth(emu: RunningEmulator, base_env: dict[str, str]) -> None:
+    env = collector_env(base_env, emu.url)
+    assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy()) == 0
+    frame = read_frame(env, KEY)
+    pd.testing.assert_frame_equal(frame, expected_if())
+    assert list(frame.columns) == IF_COLUMNS
+    stats = emu.stats()
+    assert stats["resource_graph"]["calls"] >= 3  # 6 eviction rows, 2 per page
+    assert stats["skus"]["calls"] >= 10
+    nc = frame[frame["InstanceType"] == "NC24ads_A100_v4"].iloc[0]
+    assert (nc["InstanceFamily"], nc["IF"]) == ("StandardNCADSA100v4Family", 1.0)
+
+
+@pytest.mark.slow
+def test_the_bundled_world_catalog_if_dataset_equals_the_emulator_truth(tmp_path: Path) -> None:
+    # A roomy Resource Graph quota keeps this test short; quota waits are tested on their own below.
+    with running_emulator(arg_quota=100) as world:
+        settings = with_emulator_url(
+            load_settings({"SPOTLAKE_STORE": str(tmp_path), "SPOTLAKE_AZURE_EMULATOR": "1"}), world.url)
+        frame = collect_if(load_azure_auth(settings), timeout=30, retry_policy=fast_policy())
+    pd.testing.assert_frame_equal(frame, load_catalog().expected_if())
+    assert frame["IF"].notna().sum() > 20_000
+
+
+def test_the_resource_graph_quota_is_waited_out_instead_of_failing(tmp_path: Path) -> None:
+    # 6 eviction rows one per page, 2 queries per 0.5 s window: the collector must pause for the window.
+    with running_emulator(catalog=EDGE_CATALOG, page_size=1, arg_quota=2, arg_window_s=0.5) as small:
+        settings = with_emulator_url(
+            load_settings({"SPOTLAKE_STORE": str(tmp_path), "SPOTLAKE_AZURE_EMULATOR": "1"}), small.url)
+        policy = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=2.0)
+        frame = collect_if(load_azure_auth(settings), timeout=5, retry_policy=policy)
+        rg_status = small.stats()["resource_graph"]["status"]
+    pd.testing.assert_frame_equal(frame, expected_if())
+    assert rg_status.get("200") == 6
+
+
+@pytest.mark.parametrize("api", ["resource_graph", "skus"])
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_a_recoverable_fault_is_retried_and_gives_the_clean_dataset(
+    api: str, kind: str, emu: RunningEmulator, base_env: dict[str, str]
+) -> None:
+    emu.set_faults(fault_spec(api, kind, recoverable=True))
+    env = collector_env(base_env, emu.url)
+    assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy()) == 0
+    pd.testing.assert_frame_equal(read_frame(env, KEY), expected_if())
+
+
+@pytest.mark.parametrize("api", ["resource_graph", "skus"])
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_a_persistent_fault_fails_the_run_and_writes_nothing(
+    api: str, kind: str, emu: RunningEmulator, base_env: dict[str, str]
+) -> None:
+    emu.set_faults(fault_spec(api, kind, recoverable=False))
+    env = collector_env(base_env, emu.url)
+    assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy(max_attempts=3)) == 1
+    assert stored_keys(env) == []
+
+
+def test_a_refused_credential_fails_cleanly_without_a_traceback(
+    emu: RunningEmulator, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    env = collector_env(base_env, emu.url, AZURE_CLIENT_SECRET="refused")
+    assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy()) == 1
+    err = capfd.readouterr().err
+    assert "credential was refused" in err
+    assert "Traceback" not in err
+    assert stored_keys(env) == []
+
+
+@pytest.fixture
+def auth_table(moto_endpoint: str) -> str:
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-west-2")
+    client.create_table(TableName="AzureAuth", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    return moto_endpoint
+
+
+def dynamodb_env(base_env: dict[str, str], endpoint: str) -> dict[str, str]:
+    return {**base_env, "SPOTLAKE_AZURE_EMULATOR": "0", "AZURE_AUTH_TABLE": "AzureAuth",
+            "AWS_ENDPOINT_URL": endpoint, "SPOTLAKE_HTTP_TIMEOUT": "0.5"}
+
+
+def test_a_missing_dynamodb_credential_item_fails_with_a_clear_error(
+    auth_table: str, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    env = dynamodb_env(base_env, auth_table)
+    assert run_in_process("if", collect_if_script, env) == 1
+    err = capfd.readouterr().err
+    assert "has no item with id='default'" in err
+    assert "Traceback" not in err
+    assert stored_keys(env) == []
+
+
+def test_an_incomplete_dynamodb_credential_item_never_shows_its_secret(
+    auth_table: str, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    client = boto3.client("dynamodb", endpoint_url=auth_table, region_name="us-west-2")
+    client.put_item(TableName="AzureAuth", Item={"id": {"S": "default"}, "TenantId": {"S": "t"},
+                                                 "ClientId": {"S": "c"}, "ClientSecret": {"S": "s3cr3t-value"}})
+    env = dynamodb_env(base_env, auth_table)
+    assert run_in_process("if", collect_if_script, env) == 1
+    err = capfd.readouterr().err
+    assert "SubscriptionId" in err
+    assert "s3cr3t-value" not in err
+    assert stored_keys(env) == []
+
+
+def test_a_run_by_path_recovers_from_faults_and_stores_the_dataset(
+    emu: RunningEmulator, base_env: dict[str, str]
+) -> None:
+    emu.set_faults("resource_graph:503@calls=2;skus:reset@calls=3")
+    env = {**os.environ, **collector_env(base_env, emu.url)}
+    result = subprocess.run([sys.executable, "if/collect_if.py", "--timestamp", SLOT_TEXT], check=False,
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[if]" in result.stderr
+    pd.testing.assert_frame_equal(read_frame(env, KEY), expected_if())
