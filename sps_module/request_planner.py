@@ -271,7 +271,7 @@ def _trim_and_merge(valid: np.ndarray, calls: Cover, elem_limit: int, item_limit
     return [(_indices(e), _indices(it)) for e, it in trimmed]
 
 
-def _group_calls(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
+def _group_calls(valid: np.ndarray, elem_limit: int, item_limit: int, largest_first: bool = True) -> Cover:
     """Calls of ``item_limit`` items that waste nothing, found by grouping items with similar element sets.
 
     Items are taken largest first; each seeds a group to which the items are added, one at a time,
@@ -290,7 +290,8 @@ def _group_calls(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
     calls: Cover = []
     while free.any():
         candidates = np.flatnonzero(free)
-        seed = int(candidates[np.lexsort((candidates, -counts[candidates]))[0]])
+        seed_key = -counts[candidates] if largest_first else counts[candidates]
+        seed = int(candidates[np.lexsort((candidates, seed_key))[0]])
         members = [seed]
         free[seed] = False
         union = valid[seed].copy()
@@ -319,25 +320,45 @@ def _group_calls(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
     return calls
 
 
-def _cover(valid: np.ndarray, elem_limit: int, item_limit: int, grouped: bool = True) -> Cover:
-    """The smallest cover found by the greedy variants, each trimmed and merged.
-
-    With ``grouped``, the waste-free calls of ``_group_calls`` are made first and the greedy covers
-    only what they leave.
-    """
-    fixed = _group_calls(valid, elem_limit, item_limit) if grouped else []
+def _residue_cover(valid: np.ndarray, fixed: Cover, elem_limit: int, item_limit: int,
+                   variants: tuple[_GreedyVariant, ...]) -> Cover:
+    """``fixed`` calls plus the best greedy cover of what they leave, trimmed and merged."""
     residue = valid.copy()
     for elems, items in fixed:
         residue[np.ix_(items, elems)] = False
-    best: Cover | None = None
-    for variant in GREEDY_VARIANTS:
+    best: Cover = []
+    for position, variant in enumerate(variants):
         calls = _trim_and_merge(residue, _greedy_cover(residue, elem_limit, item_limit, variant),
                                 elem_limit, item_limit)
-        if best is None or len(calls) < len(best):
+        if position == 0 or len(calls) < len(best):
             best = calls
     if not fixed:
-        return best or []
-    return _trim_and_merge(valid, fixed + (best or []), elem_limit, item_limit)
+        return best
+    return _trim_and_merge(valid, fixed + best, elem_limit, item_limit)
+
+
+def _cover(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
+    """The smallest of a few covers: grouped calls (two seed orders) plus greedy, and the plain greedy.
+
+    When grouping finds waste-free calls the greedy on their residue runs only its best variant (the
+    first: it won on nearly every realistic residue measured) to keep world-scale planning fast; the
+    plain greedy (all variants) is the fallback for catalogs without shared region sets.
+    """
+    best: Cover | None = None
+    found_groups = False
+    for largest_first in (True, False):
+        fixed = _group_calls(valid, elem_limit, item_limit, largest_first)
+        if not fixed:
+            continue
+        found_groups = True
+        calls = _residue_cover(valid, fixed, elem_limit, item_limit, GREEDY_VARIANTS[:1])
+        if best is None or len(calls) < len(best):
+            best = calls
+    if not found_groups or valid.sum() <= BOTH_ORIENTATIONS_MAX_PAIRS:
+        calls = _residue_cover(valid, [], elem_limit, item_limit, GREEDY_VARIANTS)
+        if best is None or len(calls) < len(best):
+            best = calls
+    return best or []
 
 
 def plan_requests(pairs: PairsInput, max_regions: int = DEFAULT_MAX_REGIONS,
