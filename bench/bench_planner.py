@@ -4,7 +4,7 @@ Usage: python3 bench/bench_planner.py [CATALOG.csv ...] [--json OUT] [--max-regi
 
 Without catalog paths: the US v5 and v6 catalogs of ../shared/data (relative to the repository root),
 the emulator's bundled world catalog (when the emulator package is present) and the synthetic
-family-structured world catalog of tests/sps/synthetic_world.py. A catalog CSV needs Region and
+family-structured world catalogs of tests/sps/synthetic_world.py (seeds 1, 7, 11). A catalog CSV needs Region and
 InstanceType columns; with a HasSpotPrice column only its rows equal to 1 are planned.
 """
 
@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_DATA = REPO / "tests" / "data"
 DEFAULT_CATALOGS = ("azure_us_catalog_v5.csv", "azure_us_catalog_v6.csv")
+SYNTHETIC_SEEDS = (1, 7, 11)
 COLUMNS = ("catalog", "pairs", "lower_bound", "calls", "calls_per_bound", "naive_calls", "seconds")
 
 
@@ -68,7 +69,8 @@ def default_sources() -> tuple[list[tuple[str, PairsInput]], list[str]]:
         sources.append(("emulator world (bundled)", load_catalog().spot_pairs()))
     from tests.sps.synthetic_world import synthetic_world_pairs
 
-    sources.append(("synthetic world (family-structured, seed 7)", synthetic_world_pairs(seed=7)))
+    for seed in SYNTHETIC_SEEDS:
+        sources.append((f"synthetic world (family-structured, seed {seed})", synthetic_world_pairs(seed=seed)))
     return sources, notes
 
 
