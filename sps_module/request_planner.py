@@ -10,12 +10,24 @@ The planner is a pure, deterministic function: inputs are sorted and de-duplicat
 choice breaks ties on the sorted index, so the same pairs always give the same plan whatever
 ``PYTHONHASHSEED`` or the input order is.
 
-Algorithm (see ``_cover``): the problem is solved in both orientations (calls seen as "5 sizes x a
-chunk of 8 regions" and as "8 regions x a chunk of 5 sizes") by a chunk-aware greedy: each call
-starts from the item with the most uncovered elements, takes a full chunk of them, adds the
-companions for which the call removes one whole chunk of their remaining work, then refines its
-elements for those companions. A local search then deletes calls whose pairs fit into the spare
-room of other calls. The smaller of the two plans wins.
+Algorithm (see ``_cover``), in the orientation of the dominant counting bound (both orientations for
+small inputs): items are VM sizes and elements regions (or the reverse), at most ``elem_limit``
+elements and ``item_limit`` items per call.
+
+1. Grouping (``_group_calls``): items are grouped ``item_limit`` at a time by similar element sets
+   (smallest union first). A group's union is ordered by depth (how many members offer the element) and
+   cut into chunks of ``elem_limit``: with nested sets, as in real catalogs where a family's larger
+   sizes drop regions, every member's set is a prefix of that order. The chunks that hold all
+   ``item_limit`` members, each of them in no more calls than its own chunk count, are kept: they meet
+   the per-item counting bound exactly.
+2. Residue: a chunk-aware greedy covers what the grouped calls leave: each call starts from the item
+   with the most uncovered elements, takes a full chunk of them, adds the companions for which the
+   call removes one whole chunk of their remaining work, then refines its elements.
+3. Clean-up: drop items and elements a call does not need, merge calls that fit together.
+
+The best of two grouping orders (largest or smallest item first) and, for small inputs or catalogs
+without shared element sets, the plain greedy wins. Typical results: the real US catalog at the bound,
+family-structured world catalogs (~26k pairs) 3-4.5% over it in ~0.3 s.
 """
 
 from __future__ import annotations
