@@ -218,6 +218,11 @@ class _Counters:
         self.lock = threading.Lock()
         self.retries = 0
         self.throttles = 0
+        self.requests = 0
+
+    def request(self) -> None:
+        with self.lock:
+            self.requests += 1
 
     def on_retry(self, error: RetriableError, _retry: int, _delay: float) -> None:
         throttled = error.status == 429
@@ -226,6 +231,18 @@ class _Counters:
             self.throttles += int(throttled)
         if self.progress is not None:
             self.progress.count(retries=1, throttles=int(throttled))
+
+
+@dataclass(frozen=True)
+class PriceList:
+    """A complete price list and how it was fetched."""
+
+    items: list[dict[str, Any]]
+    pages: int  # pages that make up the list (0..end)
+    page_size: int  # the service's page size (0: the list fit in one page)
+    requests: int  # HTTP attempts, including retries and the pages probed past the end
+    retries: int
+    throttles: int
 
 
 def fetch_price_items(
@@ -238,7 +255,22 @@ def fetch_price_items(
     progress_logger: logging.Logger | None = None,
     odata_filter: str = VM_CONSUMPTION_FILTER,
 ) -> list[dict[str, Any]]:
-    """Every item of the price list, in list order, fetched with at most ``workers`` requests in flight.
+    """Every item of the price list, in list order (``fetch_price_list(...).items``)."""
+    return fetch_price_list(session, prices_endpoint, workers=workers, timeout=timeout, retry_policy=retry_policy,
+                            progress_logger=progress_logger, odata_filter=odata_filter).items
+
+
+def fetch_price_list(
+    session: requests.Session,
+    prices_endpoint: str,
+    *,
+    workers: int,
+    timeout: float,
+    retry_policy: RetryPolicy,
+    progress_logger: logging.Logger | None = None,
+    odata_filter: str = VM_CONSUMPTION_FILTER,
+) -> PriceList:
+    """Fetch the whole price list with at most ``workers`` requests in flight.
 
     Raises:
         RunFailed: a page kept failing (after ``retry_policy``), or the pages stayed inconsistent.
@@ -257,6 +289,7 @@ def fetch_price_items(
         def attempt() -> PricePage:
             if stop.is_set():
                 raise RunFailed(f"{describe}: abandoned, another page failed")
+            counters.request()
             payload, _ = get_json(session, page_url, timeout=timeout, describe=describe)
             page = parse_price_page(payload, offset)
             if check is not None:
@@ -279,9 +312,10 @@ def fetch_price_items(
     pages = end // paging.step + 1 if paging.step else 1
     progress.total = pages
     progress.finish()
-    log.info("price list complete: %d pages of %s, %d items, %d retries (%d throttled)",
-             pages, paging.step or "one page", len(items), counters.retries, counters.throttles)
-    return items
+    log.info("price list complete: %d pages of %s, %d items, %d requests, %d retries (%d throttled)",
+             pages, paging.step or "one page", len(items), counters.requests, counters.retries, counters.throttles)
+    return PriceList(items=items, pages=pages, page_size=paging.step, requests=counters.requests,
+                     retries=counters.retries, throttles=counters.throttles)
 
 
 def _fetch_remaining(
