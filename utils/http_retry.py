@@ -12,7 +12,7 @@ body) and a 2xx whose JSON cannot be read. Anything else (400, 401, 403, 404, ..
     payload = policy.call(lambda: get_json(session, url, timeout=30, describe="prices page 3"),
                           describe="prices page 3")
 
-``get_json`` does one attempt and raises ``RetriableError`` (retry) or ``RunFailed`` (fail);
+``get_json``/``request_json`` do one attempt and raise ``RetriableError`` (retry) or ``RunFailed`` (fail);
 ``policy.call`` retries the former and, once the attempts are spent, raises ``RunFailed``. For azure-core
 SDK calls, ``azure_call_error`` turns an azure-core exception into the same two outcomes.
 """
@@ -229,16 +229,17 @@ def _error_code(text: str) -> str:
     return ""
 
 
-def get_json(session: requests.Session, url: str, *, timeout: float, describe: str,
-             **kwargs: Any) -> tuple[Any, requests.Response]:
-    """One GET attempt returning (decoded JSON, response).
+def request_json(session: requests.Session, method: str, url: str, *, timeout: float, describe: str,
+                 **kwargs: Any) -> tuple[Any, requests.Response]:
+    """One HTTP attempt returning (decoded JSON, response); ``kwargs`` go to ``session.request`` (json=,
+    headers=, data=).
 
     Raises:
         RetriableError: retry-table status, timeout, connection error, truncated or unreadable body.
         RunFailed: any other non-2xx status.
     """
     try:
-        response = session.get(url, timeout=timeout, **kwargs)
+        response = session.request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:
         raise RetriableError(f"{describe}: timed out after {timeout}s ({type(exc).__name__})") from None
     except requests.RequestException as exc:  # ConnectionError, ChunkedEncodingError (truncated body), ...
@@ -250,6 +251,12 @@ def get_json(session: requests.Session, url: str, *, timeout: float, describe: s
         return response.json(), response
     except ValueError as exc:  # includes requests' JSONDecodeError: truncated or malformed body
         raise RetriableError(f"{describe}: unreadable JSON body ({type(exc).__name__})") from None
+
+
+def get_json(session: requests.Session, url: str, *, timeout: float, describe: str,
+             **kwargs: Any) -> tuple[Any, requests.Response]:
+    """``request_json(session, "GET", url, ...)``."""
+    return request_json(session, "GET", url, timeout=timeout, describe=describe, **kwargs)
 
 
 def azure_call_error(exc: BaseException, describe: str) -> Exception:

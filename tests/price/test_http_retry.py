@@ -109,3 +109,72 @@ def test_full_jitter_backoff_stays_between_zero_and_the_capped_exponential(
     policy = RetryPolicy(base_delay=base, max_delay=ceiling, jitter=lambda: unit)
     delay = policy.delay(retry)
     assert 0.0 <= delay <= min(ceiling, base * 2 ** (retry - 1)) + 1e-9
+
+
+@pytest.fixture(scope="module")
+def status_server():
+    """A local HTTP server answering GET /<status> with that status, a Retry-After of 7 and a JSON body."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = int(self.path.strip("/").split("?")[0])
+            body = b'{"error": {"code": "Boom", "message": "no"}}' if status >= 400 else b'{"ok": true}'
+            if status == 299:
+                status, body = 200, b'{"ok": tru'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Retry-After", "7")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "raised", "retry_after"),
+    [(200, None, None), (299, RetriableError, None), (429, RetriableError, 7.0), (503, RetriableError, 7.0),
+     (500, RetriableError, 7.0), (400, RunFailed, None), (404, RunFailed, None)],
+)
+def test_get_json_turns_each_answer_on_the_wire_into_one_outcome(
+    status_server: str, status: int, raised: type[Exception] | None, retry_after: float | None
+) -> None:
+    import requests
+
+    from utils.http_retry import get_json
+
+    with requests.Session() as session:
+        if raised is None:
+            payload, _ = get_json(session, f"{status_server}/{status}", timeout=5, describe="probe")
+            assert payload == {"ok": True}
+            return
+        with pytest.raises(raised) as info:
+            get_json(session, f"{status_server}/{status}", timeout=5, describe="probe")
+    if status >= 400:
+        assert f"HTTP {status} Boom" in str(info.value)
+    if retry_after is not None:
+        assert info.value.retry_after == retry_after
+
+
+def test_a_refused_connection_is_retriable() -> None:
+    import socket
+
+    import requests
+
+    from utils.http_retry import get_json
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with requests.Session() as session, pytest.raises(RetriableError, match="connection failed"):
+        get_json(session, f"http://127.0.0.1:{port}/", timeout=2, describe="probe")
