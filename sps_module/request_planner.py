@@ -164,6 +164,8 @@ GREEDY_VARIANTS = (
 )
 # Above this many pairs only the orientation of the dominant counting bound is planned (speed).
 BOTH_ORIENTATIONS_MAX_PAIRS = 5_000
+# Up to this many pairs the plain greedy (no grouping) also competes (country-scale catalogs, ~6k pairs).
+PLAIN_GREEDY_MAX_PAIRS = 12_000
 
 
 def _greedy_cover(valid: np.ndarray, elem_limit: int, item_limit: int, variant: _GreedyVariant,
@@ -366,7 +368,7 @@ def _cover(valid: np.ndarray, elem_limit: int, item_limit: int) -> Cover:
         calls = _residue_cover(valid, fixed, elem_limit, item_limit, GREEDY_VARIANTS[:1])
         if best is None or len(calls) < len(best):
             best = calls
-    if not found_groups or valid.sum() <= BOTH_ORIENTATIONS_MAX_PAIRS:
+    if not found_groups or valid.sum() <= PLAIN_GREEDY_MAX_PAIRS:
         calls = _residue_cover(valid, [], elem_limit, item_limit, GREEDY_VARIANTS)
         if best is None or len(calls) < len(best):
             best = calls
