@@ -45,6 +45,8 @@ from utils.constants import (
     sps_key,
     sps_saved_key,
 )
+from utils.lease import acquire
+from utils.store import LocalStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("run_collection_e2e")]
 
@@ -109,6 +111,8 @@ class LocalRuns:
 def local_runs(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
     root = tmp_path_factory.mktemp("e2e")
     store = root / "store"
+    # A crashed earlier run left its lease behind; it expired long ago, so the first run takes it over.
+    acquire(LocalStore(store), "run", 60, holder="crashed-host:1:dead", clock=lambda: time.time() - 3600)
     with capture_server() as hook:
         first = run_script(local_env(root, hook.url), "2025-12-13 13:00")
         first_summary = json.loads((store / MERGE_SUMMARY).read_text()) if (store / MERGE_SUMMARY).exists() else {}
@@ -183,6 +187,10 @@ def test_each_collectors_output_is_tagged_and_its_status_reported(local_runs: Lo
     for name in ("sps", "if", "price"):
         assert f"collector {name} succeeded" in err
     assert "stopped the Azure emulator" in err
+
+
+def test_the_expired_lease_of_a_crashed_run_is_taken_over(local_runs: LocalRuns) -> None:
+    assert "took over expired lease run from crashed-host:1:dead" in local_runs.first.stderr
 
 
 def test_a_successful_run_leaves_no_lease_behind(local_runs: LocalRuns) -> None:
