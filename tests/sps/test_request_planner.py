@@ -138,6 +138,14 @@ def test_a_family_structured_world_catalog_plan_reaches_the_five_percent_goal(se
     assert plan.seconds < 5.0  # sanity guard only; bench/bench_planner.py measures speed
 
 
+def test_a_world_scale_plan_does_not_depend_on_the_input_order_or_form():
+    pairs = synthetic_world_pairs(seed=11)
+    shuffled = list(reversed(pairs))
+    random.Random(3).shuffle(shuffled)
+    frame = pd.DataFrame(shuffled, columns=["Region", "InstanceType"])
+    assert plan_requests(frame).calls == plan_requests(pairs).calls
+
+
 def test_the_bundled_emulator_world_plan_covers_every_pair_within_five_percent_of_the_bound():
     catalog = pytest.importorskip("emulator.catalog")
     pairs = catalog.load_catalog().spot_pairs()
