@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from merge.keys import first_occurrence, key_codes, positions
 from utils.constants import MERGED_COLUMNS, ROW_KEY_COLUMNS
@@ -24,8 +25,10 @@ from utils.constants import MERGED_COLUMNS, ROW_KEY_COLUMNS
 COMPARED_COLUMNS = ("OndemandPrice", "SpotPrice", "Savings", "IF", "Score", "T2", "T3")
 OBSERVATION_KEY = (*ROW_KEY_COLUMNS, "DesiredCount")
 OBSERVATION_COLUMNS = (*OBSERVATION_KEY, *COMPARED_COLUMNS)
+# Key text columns are categorical: 11 observations per row share few distinct values, and their codes make
+# key matching cheap (merge.keys); the state stores them dictionary-encoded.
 OBSERVATION_DTYPES = {
-    "InstanceTier": "str", "InstanceType": "str", "Region": "str", "AvailabilityZone": "str",
+    "InstanceTier": "category", "InstanceType": "category", "Region": "category", "AvailabilityZone": "category",
     "DesiredCount": "int64", "OndemandPrice": "float64", "SpotPrice": "float64", "Savings": "float64",
     "IF": "float64", "Score": "float64", "T2": "int64", "T3": "int64",
 }  # fmt: skip
@@ -63,6 +66,12 @@ def _same(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return (current == previous) | (np.isnan(current) & np.isnan(previous))
 
 
+def _text_categorical(values: pd.Series) -> pd.Categorical:
+    """``values`` as a categorical whose categories are ``str`` (so parts can be united)."""
+    categorical = pd.Categorical(values) if not isinstance(values.dtype, pd.CategoricalDtype) else values.array
+    return categorical.rename_categories(pd.Index(categorical.categories, dtype="str"))
+
+
 def compare(previous_observations: pd.DataFrame, current: pd.DataFrame) -> ChangeReport:
     """Compare the current merged dataset with the last observations (see the module docstring).
 
@@ -71,37 +80,44 @@ def compare(previous_observations: pd.DataFrame, current: pd.DataFrame) -> Chang
             its first row); empty on the first run.
         current: the merged dataset (``MERGED_COLUMNS``), one row per (tier, type, region, zone).
     """
-    previous = previous_observations[list(OBSERVATION_COLUMNS)].reset_index(drop=True)
+    previous = previous_observations
     current = current.reset_index(drop=True)
     prev_codes, cur_codes = key_codes([previous, current], OBSERVATION_KEY)
     keep = first_occurrence(prev_codes)
     if not keep.all():
-        previous, prev_codes = previous[keep].reset_index(drop=True), prev_codes[keep]
+        previous, prev_codes = previous[keep], prev_codes[keep]
     pos = positions(prev_codes, cur_codes)
     matched = pos >= 0
-    safe_pos = np.maximum(pos, 0)
+    update_at = pos[matched]
     changed = ~matched
     field_changes: dict[str, int] = {}
+    columns: dict[str, object] = {}
+    appended = current.loc[~matched]
     for column in COMPARED_COLUMNS:
-        now = current[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        before = previous[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        dtype = OBSERVATION_DTYPES[column]
+        now = current[column].to_numpy(dtype=dtype, na_value=np.nan if dtype == "float64" else None)
+        before = previous[column].to_numpy(dtype=dtype, na_value=np.nan if dtype == "float64" else None)
         differs = np.zeros(len(current), dtype=bool)
-        if len(previous):
-            differs = matched & ~_same(now, before[safe_pos])
+        if dtype == "float64":
+            differs[matched] = ~_same(now[matched], before[update_at])
+        else:
+            differs[matched] = now[matched] != before[update_at]
         field_changes[column] = int(differs.sum())
         changed |= differs
-
-    # Next observations: previous rows with their compared fields updated in place, new keys appended.
-    # Key columns of matched rows keep their first-seen casing (they match case-insensitively anyway).
-    updated = previous.copy()
-    update_at = pos[matched]
-    for column in COMPARED_COLUMNS:
-        values = previous[column].to_numpy(dtype=OBSERVATION_DTYPES[column], copy=True)
-        values[update_at] = current[column].to_numpy(dtype=OBSERVATION_DTYPES[column])[matched]
-        updated[column] = values
-    appended = current.loc[~matched, list(OBSERVATION_COLUMNS)]
-    observations = pd.concat([updated, appended], ignore_index=True) if len(appended) else updated
-    observations = observations.astype(OBSERVATION_DTYPES)
+        # Next observations: previous values updated in place, new keys appended (one copy per column).
+        values = np.concatenate([before, now[~matched]])
+        values[update_at] = now[matched]
+        columns[column] = values
+    for column in OBSERVATION_KEY:
+        if OBSERVATION_DTYPES[column] == "category":
+            # Key columns of matched rows keep their first-seen casing (keys match case-insensitively).
+            parts = [_text_categorical(previous[column]), _text_categorical(appended[column])]
+            columns[column] = union_categoricals(parts, ignore_order=True)
+        else:
+            columns[column] = np.concatenate([previous[column].to_numpy(dtype=OBSERVATION_DTYPES[column]),
+                                              appended[column].to_numpy(dtype=OBSERVATION_DTYPES[column])])
+    # copy=False: the arrays above are fresh; consolidating them into 2-D blocks would copy 1-2 M rows again.
+    observations = pd.DataFrame({column: columns[column] for column in OBSERVATION_COLUMNS}, copy=False)
 
     return ChangeReport(
         changes=current.loc[changed, MERGED_COLUMNS].reset_index(drop=True),

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merge.keys import first_occurrence, key_codes, positions, sort_order
+from merge.keys import contains, first_occurrence, key_codes, positions, sort_order
 from merge.t2t3 import update_t2_t3
 from utils.constants import KEY_COLUMNS, MERGED_COLUMNS, PRICE_COLUMNS, ROW_KEY_COLUMNS, SPS_COLUMNS
 
@@ -137,7 +137,7 @@ def build_merged(
         sps_with_price=_rate(positions(price_pair, sps_pair) >= 0),
         sps_with_if=_rate(positions(if_pair, sps_pair) >= 0),
         price_pairs=len(price),
-        price_with_sps=_rate(np.isin(price_pair, sps_pair)),
+        price_with_sps=_rate(contains(sps_pair, price_pair)),
     )
 
     # Probed rows: this slot's probe, T2/T3 updated from the previous row of the same key.
@@ -169,7 +169,7 @@ def build_merged(
     # Carried rows: in the previous state, not probed now, still with a spot price in this slot.
     price_of_prev = positions(price_pair, prev_pair)
     spot_of_prev = _take(price["SpotPrice"], price_of_prev).to_numpy(np.float64, na_value=np.nan)
-    probed_now = np.isin(prev_row, sps_row)
+    probed_now = contains(sps_row, prev_row)
     carry = ~probed_now & ~np.isnan(spot_of_prev)
     carried = previous.loc[carry, ["InstanceTier", "InstanceType", "Region", "AvailabilityZone", "DesiredCount",
                                    "Score", "T2", "T3", "Time"]]  # fmt: skip

@@ -3,8 +3,12 @@
 ``key_codes([a, b], ["InstanceTier", "InstanceType", "Region"])`` returns one int64 array per frame; two
 rows (of the same or different frames) get the same code exactly when their key columns are equal, string
 columns compared case-insensitively (SPEC 6: joins on (tier, type, region) ignore case). Each column is
-factorised once over all frames; only the distinct values are lower-cased, so the cost is one hash pass per
-column.
+factorised per frame (free for a categorical column: its codes), and only the distinct values are
+lower-cased and matched across frames, so the cost is about one hash pass per column and row.
+
+Codes are mixed-radix numbers over the per-column cardinalities, small enough in practice (tiers x sizes x
+regions x zones x counts, about 10 million) for ``positions`` to use a direct-address table instead of a
+hash table.
 """
 
 from __future__ import annotations
@@ -16,44 +20,81 @@ import pandas as pd
 
 # Recode to dense codes before the mixed-radix product could overflow int64.
 _RADIX_LIMIT = 2**62
+# Largest code space served by a direct-address table (int32 entries: 64 MiB); above it, a hash index.
+_DIRECT_LIMIT = 2**24
 
 
-def _column_codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """Dense codes (0 = missing) and the code count for one column, strings compared case-insensitively."""
+def _frame_codes(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes (-1 = missing) and distinct values of one column of one frame."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(dtype=np.int64), pd.Series(values.cat.categories)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if len(uniques) and (pd.api.types.is_string_dtype(uniques.dtype) or uniques.dtype == object):
-        folded = pd.Series(uniques).astype("str").str.lower()
-        fold_codes, fold_uniques = pd.factorize(folded)
-        codes = np.where(codes >= 0, fold_codes[np.maximum(codes, 0)], -1)
-        return codes.astype(np.int64) + 1, len(fold_uniques) + 1
-    return codes.astype(np.int64) + 1, len(uniques) + 1
+    return codes.astype(np.int64, copy=False), pd.Series(uniques)
+
+
+def _is_text(values: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
 
 
 def key_codes(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> list[np.ndarray]:
     """One int64 code array per frame for the composite key ``columns`` (see the module docstring)."""
-    lengths = [len(frame) for frame in frames]
-    combined = np.zeros(sum(lengths), dtype=np.int64)
+    codes_per_frame = [np.zeros(len(frame), dtype=np.int64) for frame in frames]
     radix = 1
     for column in columns:
-        values = pd.concat([frame[column] for frame in frames], ignore_index=True)
-        codes, count = _column_codes(values)
+        local = [_frame_codes(frame[column]) for frame in frames]
+        uniques = pd.concat([u for _, u in local], ignore_index=True)
+        if len(uniques) and _is_text(uniques):
+            uniques = uniques.astype("str").str.lower()
+        shared, distinct = pd.factorize(uniques, use_na_sentinel=True)
+        count = len(distinct) + 1  # 0 = missing
         if radix * count >= _RADIX_LIMIT:
-            combined, uniques = pd.factorize(combined)
-            combined = combined.astype(np.int64)
-            radix = len(uniques)
-        combined = combined * count + codes
+            dense, dense_uniques = pd.factorize(np.concatenate(codes_per_frame))
+            bounds = np.cumsum([0, *(len(f) for f in frames)])
+            codes_per_frame = [dense[bounds[i] : bounds[i + 1]].astype(np.int64) for i in range(len(frames))]
+            radix = len(dense_uniques)
+        offset = 0
+        for i, (codes, frame_uniques) in enumerate(local):
+            # mapping[-1] (a missing value) is the appended 0.
+            mapping = np.append(shared[offset : offset + len(frame_uniques)] + 1, 0).astype(np.int64)
+            codes_per_frame[i] = codes_per_frame[i] * count + mapping[codes]
+            offset += len(frame_uniques)
         radix *= count
-    bounds = np.cumsum([0, *lengths])
-    return [combined[bounds[i] : bounds[i + 1]] for i in range(len(frames))]
+    return codes_per_frame
+
+
+def _code_space(*arrays: np.ndarray) -> int:
+    return int(max((a.max() for a in arrays if len(a)), default=-1)) + 1
 
 
 def positions(target_codes: np.ndarray, probe_codes: np.ndarray) -> np.ndarray:
     """For each probe code, the position of the same code in ``target_codes`` (unique), or -1."""
-    return pd.Index(target_codes).get_indexer(probe_codes)
+    size = _code_space(target_codes, probe_codes)
+    if size > _DIRECT_LIMIT or (target_codes.min(initial=0) < 0) or (probe_codes.min(initial=0) < 0):
+        return pd.Index(target_codes).get_indexer(probe_codes)
+    # Zero-filled (lazily mapped pages) holding position + 1, so untouched entries read as -1.
+    table = np.zeros(size, dtype=np.int32 if len(target_codes) < 2**31 - 1 else np.int64)
+    table[target_codes] = np.arange(1, len(target_codes) + 1, dtype=table.dtype)
+    return table[probe_codes].astype(np.int64) - 1
+
+
+def contains(target_codes: np.ndarray, probe_codes: np.ndarray) -> np.ndarray:
+    """For each probe code, whether it occurs in ``target_codes`` (duplicates allowed)."""
+    size = _code_space(target_codes, probe_codes)
+    if size > _DIRECT_LIMIT or (target_codes.min(initial=0) < 0) or (probe_codes.min(initial=0) < 0):
+        return np.isin(probe_codes, target_codes)
+    table = np.zeros(size, dtype=bool)
+    table[target_codes] = True
+    return table[probe_codes]
 
 
 def first_occurrence(codes: np.ndarray) -> np.ndarray:
     """Boolean mask keeping the first row of each code (deduplication in input order)."""
+    size = _code_space(codes)
+    if size <= _DIRECT_LIMIT and codes.min(initial=0) >= 0:
+        seen = np.zeros(size, dtype=bool)
+        seen[codes] = True
+        if int(seen.sum()) == len(codes):
+            return np.ones(len(codes), dtype=bool)  # the usual case: already unique
     return ~pd.Index(codes).duplicated(keep="first")
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from merge.compare_data import OBSERVATION_COLUMNS, OBSERVATION_DTYPES, empty_observations
 from merge.join import empty_merged, normalise_merged
-from utils.constants import LATEST_STATE_KEY, MERGED_COLUMNS
+from utils.constants import LATEST_STATE_KEY, MERGED_COLUMNS, ROW_KEY_COLUMNS
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.store import Store
 from utils.store_io import frame_to_parquet_bytes, read_parquet
@@ -41,6 +41,7 @@ SNAPSHOT_RETENTION = timedelta(hours=48)
 KIND_MERGED = "merged"
 KIND_OBSERVATION = "observation"
 STATE_COLUMNS = ["Kind", *MERGED_COLUMNS]
+CATEGORICAL_STATE_COLUMNS = ["Kind", *ROW_KEY_COLUMNS]
 _SNAPSHOT_RE = re.compile(re.escape(SNAPSHOT_PREFIX) + r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})-(\d{2})\.parquet$")
 
 
@@ -76,6 +77,8 @@ def state_bytes(merged: pd.DataFrame, observations: pd.DataFrame) -> bytes:
         if column not in observation_part:
             observation_part[column] = merged_part[column].iloc[:0].reindex(range(len(observation_part)))
     frame = pd.concat([merged_part, observation_part[STATE_COLUMNS]], ignore_index=True)
+    for column in CATEGORICAL_STATE_COLUMNS:  # dictionary-encoded; read back as categoricals (cheap keys)
+        frame[column] = frame[column].astype("str").astype("category")
     return frame_to_parquet_bytes(frame)
 
 
