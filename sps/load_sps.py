@@ -170,6 +170,10 @@ def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session
         log.warning("SPS: %d subscriptions configured but a full sweep every 10 minutes needs %d; expect partial "
                     "sweeps", len(auth.subscription_ids), needed)
 
+    # A partial sweep leaves the tail of its order unprobed; the next sweep starts there, so with too few
+    # subscriptions every pair is still probed in turn instead of the same tail never being probed.
+    start = state.sweep_cursor(today) % len(calls) if calls else 0
+    calls = calls[start:] + calls[:start]
     result = SweepResult()
     try:
         run_sweep(calls, session=session, auth=auth, ledger=ledger, clock=clock,
@@ -180,6 +184,7 @@ def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session
         # The calls were spent whatever the outcome: persist them (and what the API taught us) first.
         state.save_ledger(ledger, clock())
         state.add_invalid(result.invalid_regions, result.invalid_sizes)
+        state.save_sweep_cursor(today, (start + result.calls_made) % len(calls) if calls else 0)
 
     bad_regions = {r.lower() for r in invalid_regions | result.invalid_regions}
     bad_sizes = {s.lower() for s in invalid_sizes | result.invalid_sizes}

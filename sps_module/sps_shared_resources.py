@@ -14,6 +14,7 @@ last_subscription_location.json ``{"subscription": id, "location": loc}`` round-
 region_map.json                ``{"workload_date": d, "regions": {region: [size, ...]}}``
 size_map.json                  ``{"workload_date": d, "sizes": {size: [region, ...]}}``
 last_run.json                  the run report (interfaces.md), plus ``finished_at`` (epoch seconds)
+sweep_cursor.json              ``{"workload_date": d, "next_call": i}`` where the next sweep starts in the plan
 =============================  ==========================================================================
 
 A missing file is the empty default. A corrupt file (``CorruptObject`` or the wrong shape) is logged as a
@@ -51,6 +52,7 @@ LAST_SUBSCRIPTION_LOCATION = "last_subscription_location.json"
 REGION_MAP = "region_map.json"
 SIZE_MAP = "size_map.json"
 LAST_RUN = "last_run.json"
+SWEEP_CURSOR = "sweep_cursor.json"
 
 
 def _string_list(value: Any) -> list[str]:
@@ -180,6 +182,18 @@ class SpsState:
         last = ledger.last_bucket
         if last is not None:
             self._write(LAST_SUBSCRIPTION_LOCATION, {"subscription": last[0], "location": last[1]})
+
+    # sweep cursor ---------------------------------------------------------------------------------------
+    def sweep_cursor(self, workload_date: str) -> int:
+        """Index of the planned call the next sweep starts with (0 for a new workload or a bad file)."""
+        value, ok = read_state(self.store, SWEEP_CURSOR, {}, _dict_shape)
+        cursor = value.get("next_call")
+        if not ok or value.get("workload_date") != workload_date or not isinstance(cursor, int) or cursor < 0:
+            return 0
+        return cursor
+
+    def save_sweep_cursor(self, workload_date: str, next_call: int) -> None:
+        self._write(SWEEP_CURSOR, {"workload_date": workload_date, "next_call": next_call})
 
     # run report ---------------------------------------------------------------------------------------
     def save_last_run(self, report: dict[str, Any]) -> None:

@@ -121,6 +121,9 @@ def test_too_few_subscriptions_give_partial_sweeps_that_are_recorded_and_later_r
     # Every slot stored its raw object and advanced the rotation, partial or not.
     assert [r["desired_count"] for r in reports] == [1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 1]
     assert all(h.store.exists(r["key"]) for r in reports)
+    # Each partial sweep starts where the previous one stopped: together they probe every pair.
+    probed = pd.concat([read_parquet(h.store, r["key"]) for r in partial if r["calls_made"] > 0])
+    assert len(probed.drop_duplicates(["InstanceType", "Region"])) == reports[0]["pairs_planned"]
     assert not later["partial"] and later["pairs_scored"] == later["pairs_planned"]
 
 
