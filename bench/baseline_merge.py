@@ -64,6 +64,8 @@ def baseline_merge(
             "T3": _update(t3, row["DesiredCount"], row["Score"], 3.0),
             "Time": pd.Timestamp(slot),
         })  # fmt: skip
+        if prev is not None and math.isnan(row["Score"]):  # no score: keep the last probe (as merge.join)
+            rows[-1].update(DesiredCount=prev["DesiredCount"], Score=prev["Score"], Time=prev["Time"])
     for _, prev in previous.iterrows():
         key = prev["key"]
         pair = key.rsplit("_", 1)[0]
