@@ -301,25 +301,29 @@ def _group_calls(valid: np.ndarray, elem_limit: int, item_limit: int, largest_fi
     chunks = -(-counts // elem_limit)
     frequency = valid.sum(axis=0).astype(np.int64)
     free = counts > 0
+    as_float = valid.astype(np.float32)  # |A | U| = |A| + |U| - A.U, one BLAS product per step
+    n_items = valid.shape[0]
+    # Companion key: smallest union, then most chunks of its own, then lowest index (exact integers).
+    tie_key = (int(chunks.max(initial=0)) - chunks) * n_items + np.arange(n_items)
+    union_weight = (int(chunks.max(initial=0)) + 1) * n_items
+    seed_order = np.lexsort((np.arange(n_items), -counts if largest_first else counts))
+    seed_order = seed_order[free[seed_order]].tolist()
     calls: Cover = []
-    while free.any():
-        candidates = np.flatnonzero(free)
-        seed_key = -counts[candidates] if largest_first else counts[candidates]
-        seed = int(candidates[np.lexsort((candidates, seed_key))[0]])
+    next_seed = 0
+    while free.sum() >= item_limit:
+        while not free[seed_order[next_seed]]:
+            next_seed += 1
+        seed = seed_order[next_seed]
         members = [seed]
         free[seed] = False
         union = valid[seed].copy()
         while len(members) < item_limit:
-            candidates = np.flatnonzero(free)
-            if candidates.size == 0:
-                break
-            union_size = (valid[candidates] | union).sum(axis=1)
-            best = int(candidates[np.lexsort((candidates, -chunks[candidates], union_size))[0]])
+            union_size = counts + int(union.sum()) - np.rint(as_float @ union.astype(np.float32)).astype(np.int64)
+            key = np.where(free, union_size * union_weight + tie_key, np.iinfo(np.int64).max)
+            best = int(np.argmin(key))
             members.append(best)
             free[best] = False
             union |= valid[best]
-        if len(members) < item_limit:
-            break
         group = np.array(sorted(members), dtype=np.int64)
         depth = valid[group].sum(axis=0)
         elems = np.flatnonzero(union)
