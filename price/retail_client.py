@@ -358,7 +358,8 @@ def _fetch_remaining(
                     in_flight.pop(future)
                     page = future.result()  # RunFailed once the page's retries are spent
                     paging.add(page)
-                    progress.advance(1, items=page.count)
+                    # an empty page past the end is a probe, not a page of the list
+                    progress.advance(1 if page.count else 0, items=page.count, probes=0 if page.count else 1)
                     candidate = paging.end_candidate()
                     if candidate is not None:
                         progress.total = candidate // paging.step + 1

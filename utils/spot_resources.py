@@ -145,8 +145,9 @@ def fetch_eviction_rates(
             paging.accept(page)
             return headers
 
+        rows_before = len(paging.rows)
         headers = retry_policy.call(attempt, describe=describe, on_retry=on_retry)
-        progress.advance(1, rows=len(paging.rows))
+        progress.advance(1, rows=len(paging.rows) - rows_before)
         if paging.total:
             progress.total = max(1, -(-paging.total // PAGE_SIZE))
         _respect_quota(headers, retry_policy, progress)

@@ -130,3 +130,16 @@ def test_a_bad_timestamp_is_a_usage_error(emu: RunningEmulator, base_env: dict[s
     env = collector_env(base_env, emu.url)
     assert run_in_process("price", collect_price, env, argv=["--timestamp", "yesterday"]) == 2
     assert stored_keys(env) == []
+
+
+def test_progress_reports_pages_items_throttles_and_retries(
+    emu: RunningEmulator, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    emu.set_faults("prices:429(1)@calls=2;prices:500@calls=4")
+    env = collector_env(base_env, emu.url)
+    assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
+    final = [line for line in capfd.readouterr().err.splitlines() if "price pages" in line][-1]
+    assert "price pages 6/6 (100.0%)" in final
+    assert "items=41" in final
+    assert "retries=2" in final
+    assert "throttles=1" in final
