@@ -55,8 +55,6 @@ readonly COLLECTORS=(sps if price)
 readonly EMULATOR_START_TIMEOUT=180  # seconds; the bundled world catalog loads in a few seconds
 readonly CHILD_STOP_GRACE=10         # seconds between SIGTERM and SIGKILL when stopping children
 readonly SAMPLER_STOP_WAIT=3         # seconds the memory sampler gets to notice its processes are gone
-# $EPOCHREALTIME uses the locale's decimal separator; the timings file needs a dot.
-LC_NUMERIC=C
 
 # Run state, set by the functions below.
 SLOT=""                 # canonical slot, e.g. 2025-12-13T13:00:00Z
@@ -132,6 +130,11 @@ spotlake::run::on_exit() {
   local rc=$? i
   trap - EXIT
   trap '' TERM INT  # a second signal must not cut the cleanup short
+  if ((rc != 0 && rc != 1 && rc != 2)); then
+    # errexit on an unexpected command failure: still a failed run, with the documented exit code.
+    spotlake::run::fail "unexpected failure (status ${rc}); see the log above"
+    rc=1
+  fi
   spotlake::run::stop_children
   if ((rc != 0 && ALERT_ARMED)); then
     spotlake::run::send_alert
@@ -302,9 +305,10 @@ spotlake::run::spawn() {
 }
 
 # spotlake::run::record_phase PHASE START END EXIT_CODE
-# Append one line to the timings file read by scripts/store_monitoring.py.
+# Append one line to the timings file read by scripts/store_monitoring.py. START and END are
+# $EPOCHREALTIME values, whose decimal separator follows the locale: written with a dot.
 spotlake::run::record_phase() {
-  printf '%s %s %s %s\n' "$1" "$2" "$3" "$4" >>"${WORK_DIR}/timings"
+  printf '%s %s %s %s\n' "$1" "${2/,/.}" "${3/,/.}" "$4" >>"${WORK_DIR}/timings"
 }
 
 # spotlake::run::start_sampler COMPONENT=PID...
