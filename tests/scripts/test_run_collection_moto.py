@@ -14,7 +14,7 @@ import boto3
 import pytest
 import requests
 
-from tests.scripts.support import capture_server, run_script, script_env, write_tiny_catalog
+from tests.scripts.support import capture_server, imds_stand_in, run_script, script_env, write_tiny_catalog
 from utils.azure_auth import EMULATOR_CLIENT_ID, EMULATOR_TENANT, emulator_subscription_ids
 from utils.constants import (
     LATEST_JSON_KEY,
@@ -41,6 +41,7 @@ LOG_GROUP, LOG_STREAM = "Collection-Data-Count", "Azure-Count"
 AUTH_TABLE = "AzureAuth"
 SLOT = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
 REGION = "us-west-2"
+DOUBLE_MEASURES = ("DesiredCount", "OndemandPrice", "SpotPrice", "Savings", "IF", "T2", "T3")  # SPEC 7
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -100,9 +101,10 @@ def timestream_records(endpoint: str) -> list[dict]:
 def test_a_run_on_s3_writes_every_object_timestream_records_and_the_cloudwatch_count(
     moto_endpoint: str, tmp_path: Path
 ) -> None:
-    with capture_server() as hook:
+    with capture_server() as hook, imds_stand_in("m7g.large") as imds:
         provision(moto_endpoint, hook.url)
-        run = run_script(aws_env(tmp_path, moto_endpoint), "2025-12-13T13:00:00Z", cwd=tmp_path)
+        env = {**aws_env(tmp_path, moto_endpoint), "SPOTLAKE_IMDS_URL": imds}  # as on a Graviton Batch host
+        run = run_script(env, "2025-12-13T13:00:00Z", cwd=tmp_path)
         alerts = list(hook.bodies)
     assert run.returncode == 0, run.stderr[-6000:]
     assert alerts == []
@@ -133,7 +135,10 @@ def test_a_run_on_s3_writes_every_object_timestream_records_and_the_cloudwatch_c
         assert record["Time"] == slot_ms
         assert {d["Name"] for d in record["Dimensions"]} == {"InstanceTier", "InstanceType", "Region",
                                                               "AvailabilityZone"}  # fmt: skip
-        assert {m["Name"] for m in record["MeasureValues"]} >= {"DesiredCount", "SpotPrice", "T2", "T3", "Score"}
+        types = {m["Name"]: m["Type"] for m in record["MeasureValues"]}
+        assert types == {**dict.fromkeys(DOUBLE_MEASURES, "DOUBLE"), "Score": "VARCHAR"}
+    instance = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/{monitoring_key('instanceType', SLOT, 'instance_type.txt')}")
+    assert instance["Body"].read() == b"m7g.large\n"
 
     events = client("logs", moto_endpoint).get_log_events(logGroupName=LOG_GROUP, logStreamName=LOG_STREAM)["events"]
     assert any("AZURE" in event["message"] for event in events), events
