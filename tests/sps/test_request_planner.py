@@ -69,6 +69,19 @@ def test_every_plan_covers_all_pairs_within_limits_and_ignores_input_order(pairs
     assert_valid_plan(naive, pairs, max_regions, max_sizes)
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), families=st.integers(1, 12), region_count=st.integers(1, 24),
+       max_regions=st.integers(1, 8), max_sizes=st.integers(1, 5))
+def test_family_structured_catalogs_get_valid_order_independent_plans(seed, families, region_count, max_regions,
+                                                                      max_sizes):
+    # Nested region sets within families: the shape that the grouping stage turns into waste-free calls.
+    pairs = synthetic_world_pairs(seed=seed, families=families, region_count=region_count)
+    plan = plan_requests(pairs, max_regions, max_sizes)
+    assert_valid_plan(plan, pairs, max_regions, max_sizes)
+    assert len(plan.calls) >= plan.lower_bound
+    assert plan_requests(list(reversed(pairs)), max_regions, max_sizes).calls == plan.calls
+
+
 def test_one_size_in_nine_regions_needs_two_calls():
     pairs = [(f"r{i}", "Standard_A1") for i in range(9)]
     plan = plan_requests(pairs)
