@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from azure.core.exceptions import ClientAuthenticationError
 
 from sps_module.quota_ledger import Bucket, QuotaLedger
 from sps_module.request_planner import PlannedCall
@@ -138,7 +139,11 @@ class _Sweep:
             body = build_request_body(regions, sizes, self.count)
             self._count(http_requests=1)
             try:
-                response = post_placement_scores(self.session, url, self.auth.bearer_token(), body, self.timeout)
+                token = self.auth.bearer_token()
+            except ClientAuthenticationError as exc:  # the credential's own retries are spent
+                raise RunFailed(f"no Azure token for SPS calls: {str(exc.message)[:200]}") from None
+            try:
+                response = post_placement_scores(self.session, url, token, body, self.timeout)
                 status = response.status_code
                 text = "" if status == 200 else response.text
                 items = parse_response_json(response) if status == 200 else None

@@ -69,8 +69,9 @@ class Harness:
 def harness(emu: RunningEmulator, env: dict[str, str], session: requests.Session, *, subscriptions: int = 12,
             quota: int = 10, **changes: object) -> Harness:
     base = sps_settings(env, emu.url)
+    changes.setdefault("sps_workers", 4)
     settings = dataclasses.replace(
-        base, clock="slot", sps_quota_per_location=quota, sps_workers=4,
+        base, clock="slot", sps_quota_per_location=quota,
         emulator=dataclasses.replace(base.emulator, subscriptions=subscriptions), **changes)
     return Harness(emu, settings, session)
 
@@ -208,6 +209,21 @@ def test_a_fault_that_outlives_its_retries_fails_the_run_without_raw_object_or_h
     assert not h.settings.sps_key_file.exists()
     assert read_yaml(h.store, SPS_METADATA_KEY)["last_timestamp"] == "2026-03-04T00:00:00Z"
     assert read_json(h.store, sps_saved_key(CALL_HISTORY))["calls"], "spent calls are still recorded"
+
+
+@pytest.mark.slow
+def test_a_token_endpoint_that_keeps_failing_fails_the_run_without_raw_object_or_handoff(
+        small_catalog, base_env, session):
+    with running_emulator(catalog=small_catalog, token_ttl=600) as emu:
+        h = harness(emu, base_env, session, sps_workers=1)
+        h.run(DAY)
+        h.settings.sps_key_file.unlink()
+        emu.set_faults("token:500")
+        slot = DAY + timedelta(minutes=10)
+        with pytest.raises(RunFailed, match="no Azure token"):
+            h.run(slot, emulator_now=DAY + timedelta(hours=2))  # the cached token has expired
+    assert not h.store.exists(sps_key(slot, 5))
+    assert not h.settings.sps_key_file.exists()
 
 
 def test_a_second_concurrent_run_is_refused_by_the_state_lease(small_catalog, base_env, session):
