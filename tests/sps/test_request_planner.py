@@ -69,7 +69,7 @@ def test_every_plan_covers_all_pairs_within_limits_and_ignores_input_order(pairs
     assert_valid_plan(naive, pairs, max_regions, max_sizes)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), families=st.integers(1, 12), region_count=st.integers(1, 24),
        max_regions=st.integers(1, 8), max_sizes=st.integers(1, 5))
 def test_family_structured_catalogs_get_valid_order_independent_plans(seed, families, region_count, max_regions,
