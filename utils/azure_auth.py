@@ -65,6 +65,7 @@ class EmulatorTokenCredential:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
+        self._refresh_at = 0.0
 
     def __repr__(self) -> str:
         return f"EmulatorTokenCredential(url={self._url!r})"
@@ -76,7 +77,7 @@ class EmulatorTokenCredential:
 
     def get_token(self, *scopes: str, **_kwargs: Any) -> AccessToken:
         with self._lock:
-            if self._token is not None and self._token.expires_on - _REFRESH_MARGIN_SECONDS > time.time():
+            if self._token is not None and time.time() < self._refresh_at:
                 return self._token
             scope = scopes[0] if scopes else ARM_SCOPE
             body = {
@@ -87,15 +88,15 @@ class EmulatorTokenCredential:
             }
             last_error: Exception | None = None
             for attempt in range(4):
+                if attempt:
+                    time.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
                 try:
                     response = self._session.post(self._url, data=body, timeout=self._timeout)
                 except requests.RequestException as exc:
                     last_error = exc
-                    time.sleep(min(0.2 * 2**attempt, 2.0))
                     continue
                 if response.status_code >= 500 or response.status_code == 429:
                     last_error = RunFailed(f"token endpoint answered HTTP {response.status_code}")
-                    time.sleep(min(0.2 * 2**attempt, 2.0))
                     continue
                 if response.status_code != 200:
                     raise ClientAuthenticationError(
@@ -107,6 +108,9 @@ class EmulatorTokenCredential:
                 except (ValueError, KeyError, TypeError) as exc:
                     last_error = RunFailed(f"token endpoint answered an unreadable body ({type(exc).__name__})")
                     continue
+                # Refresh ahead of expiry: 120 s early, or half-way through a short-lived token.
+                lifetime = max(token.expires_on - time.time(), 0.0)
+                self._refresh_at = time.time() + max(lifetime - _REFRESH_MARGIN_SECONDS, lifetime / 2)
                 self._token = token
                 return token
             raise ClientAuthenticationError(message=f"token request failed after retries: {last_error}")
