@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from merge.keys import first_occurrence, key_codes, positions
+from merge.keys import first_occurrence, key_codes, positions, text_categorical
 from utils.constants import MERGED_COLUMNS, ROW_KEY_COLUMNS
 
 COMPARED_COLUMNS = ("OndemandPrice", "SpotPrice", "Savings", "IF", "Score", "T2", "T3")
@@ -66,12 +66,6 @@ def _same(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return (current == previous) | (np.isnan(current) & np.isnan(previous))
 
 
-def _text_categorical(values: pd.Series) -> pd.Categorical:
-    """``values`` as a categorical whose categories are ``str`` (so parts can be united)."""
-    categorical = pd.Categorical(values) if not isinstance(values.dtype, pd.CategoricalDtype) else values.array
-    return categorical.rename_categories(pd.Index(categorical.categories, dtype="str"))
-
-
 def compare(previous_observations: pd.DataFrame, current: pd.DataFrame) -> ChangeReport:
     """Compare the current merged dataset with the last observations (see the module docstring).
 
@@ -111,7 +105,7 @@ def compare(previous_observations: pd.DataFrame, current: pd.DataFrame) -> Chang
     for column in OBSERVATION_KEY:
         if OBSERVATION_DTYPES[column] == "category":
             # Key columns of matched rows keep their first-seen casing (keys match case-insensitively).
-            parts = [_text_categorical(previous[column]), _text_categorical(appended[column])]
+            parts = [text_categorical(previous[column]), text_categorical(appended[column])]
             columns[column] = union_categoricals(parts, ignore_order=True)
         else:
             columns[column] = np.concatenate([previous[column].to_numpy(dtype=OBSERVATION_DTYPES[column]),

@@ -98,6 +98,12 @@ def first_occurrence(codes: np.ndarray) -> np.ndarray:
     return ~pd.Index(codes).duplicated(keep="first")
 
 
+def text_categorical(values: pd.Series) -> pd.Categorical:
+    """``values`` as a categorical whose categories are ``str`` (so categoricals can be united)."""
+    categorical = pd.Categorical(values) if not isinstance(values.dtype, pd.CategoricalDtype) else values.array
+    return categorical.rename_categories(pd.Index(categorical.categories, dtype="str"))
+
+
 def sort_order(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Row positions that sort ``frame`` by ``columns`` (lexicographic, exact values, missing last); stable."""
     keys = []

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from merge.compare_data import ChangeReport
 from merge.join import FLOAT_COLUMNS, INT_COLUMNS, TEXT_COLUMNS
@@ -39,10 +41,24 @@ def public_frame(merged: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _json_tokens(values: pd.Series) -> pa.Array:
+    """JSON text of each value: ``json.dumps`` of each distinct value (shortest round-trip repr for floats,
+    escaped text for strings), taken back to every row."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    tokens = pa.array([json.dumps(u, allow_nan=False) for u in pd.Index(uniques).tolist()], type=pa.string())
+    return tokens.take(pa.array(codes))
+
+
 def latest_json_bytes(public: pd.DataFrame) -> bytes:
-    """JSON records (a list of objects, keys in ``MERGED_COLUMNS`` order) of a ``public_frame``."""
-    records = public[MERGED_COLUMNS].to_dict(orient="records")
-    return json.dumps(records, separators=(",", ":"), allow_nan=False).encode()
+    """JSON records (a list of objects, keys in ``MERGED_COLUMNS`` order) of a ``public_frame``; the same
+    text as ``json.dumps(records, separators=(",", ":"), allow_nan=False)``, assembled column by column."""
+    if public.empty:
+        return b"[]"
+    pieces: list[object] = []
+    for i, column in enumerate(MERGED_COLUMNS):
+        pieces += [pa.scalar(("{" if i == 0 else ",") + json.dumps(column) + ":"), _json_tokens(public[column])]
+    rows = pc.binary_join_element_wise(*pieces, pa.scalar("}"), "")
+    return ("[" + ",".join(rows.to_pylist()) + "]").encode()
 
 
 def timeseries_records(report: ChangeReport) -> pd.DataFrame:

@@ -23,10 +23,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from merge.compare_data import OBSERVATION_COLUMNS, OBSERVATION_DTYPES, empty_observations
 from merge.join import empty_merged, normalise_merged
+from merge.keys import text_categorical
 from utils.constants import LATEST_STATE_KEY, MERGED_COLUMNS, ROW_KEY_COLUMNS
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.store import Store
@@ -41,7 +44,7 @@ SNAPSHOT_RETENTION = timedelta(hours=48)
 KIND_MERGED = "merged"
 KIND_OBSERVATION = "observation"
 STATE_COLUMNS = ["Kind", *MERGED_COLUMNS]
-CATEGORICAL_STATE_COLUMNS = ["Kind", *ROW_KEY_COLUMNS]
+CATEGORICAL_STATE_COLUMNS = ROW_KEY_COLUMNS
 _SNAPSHOT_RE = re.compile(re.escape(SNAPSHOT_PREFIX) + r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})-(\d{2})\.parquet$")
 
 
@@ -68,18 +71,26 @@ def snapshot_slot(key: str) -> datetime | None:
 
 
 def state_bytes(merged: pd.DataFrame, observations: pd.DataFrame) -> bytes:
-    """Deterministic Parquet bytes of the state (same frames -> same bytes)."""
-    merged_part = merged[MERGED_COLUMNS].copy()
-    merged_part.insert(0, "Kind", KIND_MERGED)
-    observation_part = observations[list(OBSERVATION_COLUMNS)].copy()
-    observation_part.insert(0, "Kind", KIND_OBSERVATION)
+    """Deterministic Parquet bytes of the state (same frames -> same bytes).
+
+    Kind and the row-key columns are written as categoricals (dictionary-encoded, sorted categories) and
+    read back as categoricals; observation rows leave RegionName, InstanceFamily and Time empty.
+    """
+    n_merged, n_observed = len(merged), len(observations)
+    kinds = np.concatenate([np.zeros(n_merged, dtype=np.int8), np.ones(n_observed, dtype=np.int8)])
+    columns: dict[str, object] = {
+        "Kind": pd.Categorical.from_codes(kinds, categories=pd.Index([KIND_MERGED, KIND_OBSERVATION], dtype="str"))
+    }
     for column in MERGED_COLUMNS:
-        if column not in observation_part:
-            observation_part[column] = merged_part[column].iloc[:0].reindex(range(len(observation_part)))
-    frame = pd.concat([merged_part, observation_part[STATE_COLUMNS]], ignore_index=True)
-    for column in CATEGORICAL_STATE_COLUMNS:  # dictionary-encoded; read back as categoricals (cheap keys)
-        frame[column] = frame[column].astype("str").astype("category")
-    return frame_to_parquet_bytes(frame)
+        values = merged[column].reset_index(drop=True)
+        if column in CATEGORICAL_STATE_COLUMNS:
+            parts = [text_categorical(values), text_categorical(observations[column])]
+            columns[column] = union_categoricals(parts, sort_categories=True)
+        elif column in OBSERVATION_COLUMNS:
+            columns[column] = np.concatenate([values.to_numpy(), observations[column].to_numpy(dtype=values.dtype)])
+        else:  # not observed: empty (NaN / NaT) on observation rows
+            columns[column] = values.reindex(pd.RangeIndex(n_merged + n_observed))
+    return frame_to_parquet_bytes(pd.DataFrame(columns, copy=False))
 
 
 def split_state(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -91,9 +102,12 @@ def split_state(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFra
     if kinds or frame["Kind"].isna().any():
         raise CorruptObject(key, f"not a merge state: unknown Kind values {sorted(map(str, kinds))}")
     is_merged = (frame["Kind"] == KIND_MERGED).to_numpy()
+    n_merged = int(is_merged.sum())
+    if not is_merged[:n_merged].all():  # not as state_bytes writes it (merged rows first): sort stably
+        frame = frame.iloc[np.argsort(~is_merged, kind="stable")]
     try:
-        merged = normalise_merged(frame.loc[is_merged, MERGED_COLUMNS])
-        observations = frame.loc[~is_merged, list(OBSERVATION_COLUMNS)].reset_index(drop=True)
+        merged = normalise_merged(frame.iloc[:n_merged][MERGED_COLUMNS])
+        observations = frame.iloc[n_merged:][list(OBSERVATION_COLUMNS)].reset_index(drop=True)
         observations = observations.astype(OBSERVATION_DTYPES)
     except (ValueError, TypeError) as exc:
         raise CorruptObject(key, f"not a merge state: {exc}") from exc

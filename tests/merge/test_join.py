@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
 from merge.join import build_merged, empty_merged
-from merge.records import public_frame
+from merge.records import latest_json_bytes, public_frame
 from tests.merge.builders import SLOT, if_frame, merged_frame, price_frame, slot_at, sps_frame
 from utils.constants import MERGED_COLUMNS
 
@@ -112,3 +114,15 @@ def test_output_is_sorted_by_row_key_and_has_merged_columns_in_order() -> None:
     assert list(merged.columns) == MERGED_COLUMNS
     assert merged[["Region", "AvailabilityZone"]].values.tolist() == [["eastus", "1"], ["eastus", "Single"],
                                                                        ["westus", "2"]]  # fmt: skip
+
+
+def test_latest_json_is_the_same_text_as_json_dumps_of_the_records() -> None:
+    sps = sps_frame([("Standard", "D2s_v3", "eastus", "1", 3), ("Basic", 'Odd"Name\\ü', "eastus", "2", None)],
+                    SLOT, 5)  # fmt: skip
+    price = price_frame([("Standard", "D2s_v3", "eastus", 0.1 + 0.2, 1e-7), ("Basic", 'Odd"Name\\ü', "eastus",
+                                                                             0.3, 0.1)])  # fmt: skip
+    public = public_frame(build_merged(sps, price, if_frame([]), empty_merged(), SLOT).merged)
+    expected = json.dumps(public.to_dict(orient="records"), separators=(",", ":"), allow_nan=False).encode()
+    assert latest_json_bytes(public) == expected
+    assert json.loads(expected)[1]["OndemandPrice"] == 0.1 + 0.2
+    assert latest_json_bytes(public.iloc[:0]) == b"[]"
