@@ -5,7 +5,8 @@ Usage:
 
 Writes, for the slot:
     rawdata/azure/monitoring/memory/YYYY/MM/DD/HH-MM_memory.csv.gz                 time,component,rss_mb samples
-    rawdata/azure/monitoring/executionTime/YYYY/MM/DD/HH-MM_execution_time.csv.gz  phase,started_at,seconds,exit_code
+    rawdata/azure/monitoring/executionTime/YYYY/MM/DD/HH-MM_execution_time.csv.gz  phase,started_at,seconds,exit_code,
+                                                                                   peak_rss_mb
     rawdata/azure/monitoring/instanceType/YYYY/MM/DD/HH-MM_instance_type.txt       EC2 instance type or "unknown"
 
 ``--timings`` holds one line per phase written by run_collection.sh: ``PHASE START END EXIT_CODE`` with
@@ -46,6 +47,9 @@ IMDS_TIMEOUT = (1.0, 1.0)  # (connect, read) seconds: never hang where there is 
 UNKNOWN_INSTANCE_TYPE = "unknown"
 MEMORY_COLUMNS = ["time", "component", "rss_mb"]
 TIMING_COLUMNS = ["phase", "started_at", "seconds", "exit_code"]
+EXECUTION_COLUMNS = [*TIMING_COLUMNS, "peak_rss_mb"]
+# Phase name -> the sampler's component name (collect_sps -> sps); the total phase has no single process.
+PHASE_PREFIX = "collect_"
 # An instance type is lowercase letters, digits, dots and dashes (m7g.large, c6gn.16xlarge, u-6tb1.metal).
 _INSTANCE_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,63}$")
 
@@ -93,6 +97,14 @@ def peak_memory_mb(samples: pd.DataFrame) -> dict[str, float]:
     return {str(k): float(v) for k, v in samples.groupby("component")["rss_mb"].max().items()}
 
 
+def with_peak_memory(timings: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """``timings`` plus ``peak_rss_mb``: the peak of the phase's component (collect_sps -> sps, merge -> merge),
+    NaN for a phase without samples (the total, or a process that ended before the first sample)."""
+    peaks = peak_memory_mb(samples)
+    component = timings["phase"].str.removeprefix(PHASE_PREFIX)
+    return timings.assign(peak_rss_mb=component.map(peaks).astype(float))[EXECUTION_COLUMNS]
+
+
 def instance_type_from_imds(base_url: str, session: requests.Session) -> str:
     """The EC2 instance type through IMDSv2, or ``unknown`` when there is no (usable) IMDS.
 
@@ -124,7 +136,7 @@ def store_monitoring(
         monitoring_key("instanceType", slot, "instance_type.txt"),
     ]
     write_csv_gz(store, keys[0], samples[MEMORY_COLUMNS])
-    write_csv_gz(store, keys[1], timings[TIMING_COLUMNS])
+    write_csv_gz(store, keys[1], with_peak_memory(timings[TIMING_COLUMNS], samples))
     store.put_bytes(keys[2], f"{instance_type}\n".encode(), content_type="text/plain")
     return keys
 

@@ -158,6 +158,8 @@ def test_monitoring_has_phase_durations_peak_memory_and_an_unknown_instance_type
     assert (times["exit_code"] == 0).all()
     total = float(times.loc[times["phase"] == "total", "seconds"].iloc[0])
     assert (times["seconds"] <= total).all()
+    collect = times[times["phase"].str.startswith("collect_")]
+    assert (collect["peak_rss_mb"] > 10).all()  # each collector's peak, next to its duration
     memory = read_gz_csv(store / monitoring_key("memory", SLOT_A, "memory.csv.gz"))
     assert list(memory.columns) == ["time", "component", "rss_mb"]
     assert {"sps", "if", "price"} <= set(memory["component"])

@@ -244,6 +244,8 @@ def test_the_monitoring_command_stores_three_objects_under_the_slot(tmp_path: Pa
     assert monitoring.peak_memory_mb(memory) == {"sps": 120.0, "if": 80.0}
     times = read_csv_gz(store, monitoring_key("executionTime", SLOT, "execution_time.csv.gz"))
     assert times[["phase", "seconds"]].values.tolist() == [["collect_sps", 10.0], ["total", 20.0]]
+    assert times["peak_rss_mb"].tolist()[0] == 120.0
+    assert pd.isna(times["peak_rss_mb"].tolist()[1])
 
 
 # ---------------------------------------------------------------- run_summary.py
