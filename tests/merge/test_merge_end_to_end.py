@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from merge.merge_data import LEASE_NAME, build_parser, main
 from merge.records import public_frame
-from merge.state import SUMMARY_KEY, read_state, snapshot_key
+from merge.state import SUMMARY_KEY, list_snapshots, read_state, snapshot_key
 from tests.merge.builders import slot_at
 from tests.merge.world import World, local_settings, merge_slot, sqlite_rows, store_snapshot
 from utils.constants import (
@@ -25,7 +26,9 @@ from utils.constants import (
     price_key,
     sps_key,
 )
+from utils.entrypoint import run_entry
 from utils.errors import CorruptObject, RunFailed, UsageError
+from utils.lease import held
 from utils.store import LocalStore
 from utils.store_io import read_json, write_parquet
 
@@ -193,3 +196,27 @@ def test_a_corrupt_base_state_stops_the_run_instead_of_starting_over(env) -> Non
     store.put_bytes(snapshot_key(slot_at(0)), b"garbage")
     with pytest.raises(CorruptObject):
         merge_slot(settings, store, world.write(store, 1))
+
+
+def test_snapshots_older_than_the_retention_are_pruned_but_never_the_base(env) -> None:
+    settings, store, world = env
+    merge_slot(settings, store, world.write(store, 0))
+    merge_slot(settings, store, world.write(store, 1))
+    late = 6 * 49  # 49 h after slot 0
+    summary = merge_slot(settings, store, world.write(store, late))
+    assert summary["base_state"] == snapshot_key(slot_at(1))
+    assert [s for s, _ in list_snapshots(store)] == [slot_at(1), slot_at(late)]  # slot 0 pruned, base kept
+    merge_slot(settings, store, world.write(store, late + 1))
+    assert [s for s, _ in list_snapshots(store)] == [slot_at(late), slot_at(late + 1)]
+
+
+def test_a_second_merge_while_one_holds_the_lease_fails_with_exit_1(env, base_env, tmp_path) -> None:
+    _settings, store, world = env
+    key = world.write(store, 0)
+    run_env = {**base_env, "SPOTLAKE_STORE": str(tmp_path / "store"),
+               "SPOTLAKE_TIMESERIES": "none", "SPOTLAKE_METRICS": "none"}  # fmt: skip
+    with held(store, LEASE_NAME, 600):
+        assert run_entry("merge", build_parser(), main, argv=["--sps_key", key], env=run_env) == 1
+    assert not store.exists(LATEST_STATE_KEY)
+    assert run_entry("merge", build_parser(), main, argv=["--sps_key", key], env=run_env) == 0
+    assert store.exists(LATEST_STATE_KEY)
