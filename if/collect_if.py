@@ -50,7 +50,8 @@ def main(
     slot = parse_slot(args.timestamp)
     with azure_endpoints(settings) as live:
         auth = load_azure_auth(live, dynamodb_client=dynamodb_client)
-        frame = collect_if(auth, timeout=live.http_timeout, retry_policy=retry_policy, progress_logger=log)
+        frame = collect_if(auth, timeout=live.http_timeout,
+                           retry_policy=retry_policy or RetryPolicy.from_settings(live), progress_logger=log)
     key = if_key(slot)
     write_parquet(open_store(settings), key, frame)
     log.info("wrote %d IF rows to %s", len(frame), key)

@@ -59,7 +59,7 @@ def collect_prices(
         settings: endpoints (``settings.azure.prices_endpoint``), ``price_workers``, ``http_timeout``.
         session: HTTP session to use (size its pool to ``price_workers``, see ``price_session``).
         progress_logger: where page progress goes (default: this module's logger).
-        retry_policy: retries per page (default ``RetryPolicy()``).
+        retry_policy: retries per page (default: ``settings.retry``, the SPOTLAKE_RETRY_* variables).
         as_of: prices must be in force at this moment (the slot); default now.
 
     Raises:
@@ -70,7 +70,7 @@ def collect_prices(
         settings.azure.prices_endpoint,
         workers=settings.price_workers,
         timeout=settings.http_timeout,
-        retry_policy=retry_policy or RetryPolicy(),
+        retry_policy=retry_policy or RetryPolicy.from_settings(settings),
         progress_logger=progress_logger,
     )
     frame = normalise_prices(items, as_of=as_of)

@@ -130,13 +130,18 @@ def collect_slot(settings: Settings, slot: datetime, *, store: Store, session: r
                  ) -> dict[str, Any]:
     """Collect the SPS of one slot (see the module docstring); returns the ``last_run.json`` report.
 
-    ``clock`` (epoch seconds) defaults to ``run_clock``; ``retry_policy`` to the sweep's default.
+    ``clock`` (epoch seconds) defaults to ``run_clock``; ``retry_policy`` to ``settings.retry`` (capped
+    at 0.5 s base / 8 s max backoff).
 
     Raises:
         LeaseHeld: another SPS run holds the state lease (exit 1).
         RunFailed: a fault outlived its retries; no raw object, no handoff file, rotation not advanced.
     """
     clock = clock or run_clock(settings, slot)
+    # One SPS call is small and quota is scarce: back off quicker than the page fetchers by default.
+    retry_policy = retry_policy or RetryPolicy.from_settings(
+        settings, base_delay=min(settings.retry.base_delay, 0.5), max_delay=min(settings.retry.max_delay, 8.0)
+    )
     with held(store, STATE_LEASE, settings.lease_ttl_seconds):
         return _collect_locked(settings, slot, store=store, session=session, auth=auth, clock=clock,
                                retry_policy=retry_policy)

@@ -135,6 +135,19 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     jitter: Callable[[], float] = field(default=random.random, repr=False)
 
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> RetryPolicy:
+        """The policy configured by ``settings.retry`` (SPOTLAKE_RETRY_* variables), with overrides."""
+        config = settings.retry
+        values = {
+            "max_attempts": config.max_attempts,
+            "base_delay": config.base_delay,
+            "max_delay": config.max_delay,
+            "max_retry_after": config.max_retry_after,
+        }
+        values.update(overrides)
+        return cls(**values)
+
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")

@@ -80,6 +80,16 @@ class EmulatorConfig:
 
 
 @dataclass(frozen=True)
+class RetryConfig:
+    """Backoff for transient Azure API faults (timeouts, 5xx, resets, unreadable bodies, 429 with a hint)."""
+
+    max_attempts: int = 5
+    base_delay: float = 1.0  # seconds; retry n sleeps uniform(0, min(max_delay, base_delay * 2**(n-1)))
+    max_delay: float = 30.0
+    max_retry_after: float = 60.0  # a server's Retry-After above this is cut to it
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreConfig
     timeseries: TimeseriesConfig
@@ -101,6 +111,7 @@ class Settings:
     fallback_max_age_hours: int
     clock: str  # "wall" (real time) or "slot" (now = slot time + elapsed; soak tests)
     alert_owner: str  # "self": this process alerts on failure; "orchestrator": run_collection.sh sends the one alert
+    retry: RetryConfig = field(default_factory=RetryConfig)
 
 
 def _parse_store(value: str, cwd: Path) -> StoreConfig:
@@ -282,7 +293,26 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
         fallback_max_age_hours=_int(env, "SPOTLAKE_FALLBACK_MAX_AGE_HOURS", 24),
         clock=clock,
         alert_owner=_alert_owner(env),
+        retry=RetryConfig(
+            max_attempts=_int(env, "SPOTLAKE_RETRY_MAX_ATTEMPTS", 5),
+            base_delay=_seconds(env, "SPOTLAKE_RETRY_BASE_DELAY", 1.0),
+            max_delay=_seconds(env, "SPOTLAKE_RETRY_MAX_DELAY", 30.0),
+            max_retry_after=_seconds(env, "SPOTLAKE_RETRY_MAX_AFTER", 60.0),
+        ),
     )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r}: expected seconds") from exc
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r}: must be >= 0")
+    return value
 
 
 def _alert_owner(env: Mapping[str, str]) -> str:
