@@ -31,7 +31,7 @@ dev-venv: $(VENV)/.dev-stamp
 checkov-venv: $(CHECKOV_VENV)/.stamp
 
 run: $(VENV)/.runtime-stamp
-	@bash scripts/run_collection.sh $(TIMESTAMP)
+	@bash scripts/run_collection.sh $(if $(TIMESTAMP),"$(TIMESTAMP)")
 
 lint: $(VENV)/.dev-stamp
 	$(BIN)/ruff check .
