@@ -33,16 +33,34 @@ def metrics_line(message: str, slot: datetime) -> str:
 
 
 class FileMetricsSink:
-    """Appends one line per put to a local file (parent directory created), flushed and fsynced."""
+    """Appends one line per put to a local file (parent directory created), flushed and fsynced.
+
+    A rerun of a slot (after a crash past the metrics step) writes the identical line again; it is skipped
+    when it is already among the file's last lines, so each slot's line appears once.
+    """
+
+    _TAIL_BYTES = 64 * 1024
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
+    def _recent_lines(self) -> set[str]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(handle.tell() - self._TAIL_BYTES, 0))
+                return set(handle.read().decode("utf-8", errors="replace").splitlines())
+        except FileNotFoundError:
+            return set()
+
     def put(self, message: str, slot: datetime) -> None:
+        line = metrics_line(message, slot)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if line in self._recent_lines():
+                return
             with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(metrics_line(message, slot) + "\n")
+                handle.write(line + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:

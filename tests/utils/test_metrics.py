@@ -107,3 +107,18 @@ def test_cloudwatch_rejected_event_raises_run_failed() -> None:
         stubber.add_response("put_log_events", {"rejectedLogEventsInfo": {"tooOldLogEventEndIndex": 1}})
         with pytest.raises(RunFailed, match="rejected"):
             sink.put(MESSAGE, SLOT)
+
+
+def test_a_rerun_of_a_slot_does_not_append_its_metrics_line_twice(tmp_path):
+    from datetime import UTC, datetime
+
+    from utils.metrics import FileMetricsSink
+
+    sink = FileMetricsSink(tmp_path / "m" / "count.log")
+    slot = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
+    sink.put("AZUREONDEMAND: 1 AZURESPOT: 2 AZUREIF: 3 AZURESPS: 4", slot)
+    sink.put("AZUREONDEMAND: 1 AZURESPOT: 2 AZUREIF: 3 AZURESPS: 4", slot)
+    sink.put("AZUREONDEMAND: 1 AZURESPOT: 2 AZUREIF: 3 AZURESPS: 4", datetime(2025, 12, 13, 13, 10, tzinfo=UTC))
+    lines = (tmp_path / "m" / "count.log").read_text().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("2025-12-13T13:00:00Z ")
