@@ -118,7 +118,7 @@ spotlake::run::fail() {
 }
 
 # spotlake::run::on_signal NAME
-# SIGTERM (Batch timeout or job termination) or SIGINT: fail the run; the EXIT trap stops everything.
+# SIGTERM (Batch timeout or job termination), SIGINT or SIGHUP: fail the run; the EXIT trap stops everything.
 spotlake::run::on_signal() {
   spotlake::run::fail "interrupted by SIG$1"
   exit 1
@@ -129,7 +129,7 @@ spotlake::run::on_signal() {
 spotlake::run::on_exit() {
   local rc=$? i
   trap - EXIT
-  trap '' TERM INT  # a second signal must not cut the cleanup short
+  trap '' TERM INT HUP  # a second signal must not cut the cleanup short
   if ((rc != 0 && rc != 1 && rc != 2)); then
     # errexit on an unexpected command failure: still a failed run, with the documented exit code.
     spotlake::run::fail "unexpected failure (status ${rc}); see the log above"
@@ -458,6 +458,7 @@ spotlake::run::main() {
   trap spotlake::run::on_exit EXIT
   trap 'spotlake::run::on_signal TERM' TERM
   trap 'spotlake::run::on_signal INT' INT
+  trap 'spotlake::run::on_signal HUP' HUP
   spotlake::trap::add spotlake::run::remove_work_dir
   export PYTHONPATH="${SPOTLAKE_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
 
