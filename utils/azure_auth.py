@@ -2,7 +2,9 @@
 
 Where the credential comes from, in order:
 1. the emulator (``settings.emulator.enabled``): a real OAuth2 client-credentials exchange over plain HTTP
-   with the emulator's token endpoint (``EmulatorTokenCredential``). azure-identity's
+   with the emulator's token endpoint (``EmulatorTokenCredential``), using the service principal or the
+   DynamoDB item below when one is configured (so that path is exercised end to end), else an
+   emulator-only client. azure-identity's
    ``ClientSecretCredential`` refuses non-TLS authorities (``normalize_authority`` raises for http://,
    reference/azure.md 5.2), so emulator mode uses this small credential instead; tokens still expire and
    are refreshed, exactly as with the real one.
@@ -183,15 +185,20 @@ def load_azure_auth(
     """
     azure = settings.azure
     if settings.emulator.enabled:
-        subs = azure.subscription_ids or emulator_subscription_ids(settings.emulator.subscriptions)
+        # The same credential sources as production, exchanged at the emulator's token endpoint; with none
+        # configured, an emulator-only credential and deterministic subscription ids.
+        tenant, client, secret, subs = azure.tenant_id, azure.client_id, azure.client_secret, azure.subscription_ids
+        if not azure.has_service_principal and azure.auth_table:
+            tenant, client, secret, subs = _credential_from_dynamodb(settings, dynamodb_client)
         credential = EmulatorTokenCredential(
             azure.authority,
-            azure.tenant_id or EMULATOR_TENANT,
-            azure.client_id or EMULATOR_CLIENT_ID,
-            azure.client_secret or "emulator-secret",
+            tenant or EMULATOR_TENANT,
+            client or EMULATOR_CLIENT_ID,
+            secret or "emulator-secret",
             session=session,
             timeout=settings.http_timeout,
         )
+        subs = subs or emulator_subscription_ids(settings.emulator.subscriptions)
         return AzureAuth(credential, subs, azure.arm_endpoint, azure.prices_endpoint)
     if azure.has_service_principal:
         tenant, client, secret, subs = azure.tenant_id, azure.client_id, azure.client_secret, azure.subscription_ids
