@@ -19,6 +19,7 @@
 #                               for this run and exports its URL to the collectors and the merge
 #   SPOTLAKE_EMULATOR_CATALOG   catalog CSV of the emulator this run starts (default: the bundled world catalog)
 #   SPOTLAKE_EMULATOR_FAULTS    fault spec passed to that emulator (--faults; see emulator/README.md), for drills
+#   SPOTLAKE_EMULATOR_LATENCY_MS  added latency per request of that emulator (--latency-ms), for benchmarks
 #   SPS_KEY_FILE                handoff file from the SPS collector to the merge (default /tmp/sps_key.txt)
 #   SPOTLAKE_LEASE_TTL          seconds a crashed run's lease blocks the next run (default 900)
 #   SPOTLAKE_IMDS_URL           EC2 instance metadata base URL (default http://169.254.169.254)
@@ -245,6 +246,9 @@ spotlake::run::start_emulator() {
   fi
   if [[ -n "${SPOTLAKE_EMULATOR_FAULTS:-}" ]]; then
     args+=(--faults "${SPOTLAKE_EMULATOR_FAULTS}")
+  fi
+  if [[ -n "${SPOTLAKE_EMULATOR_LATENCY_MS:-}" ]]; then
+    args+=(--latency-ms "${SPOTLAKE_EMULATOR_LATENCY_MS}")
   fi
   : >"${url_file}"
   "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/emulator/server.py" "${args[@]}" >"${url_file}" 2> >(spotlake::log::prefix emulator) &

@@ -1,0 +1,48 @@
+"""run_collection.sh passes SPOTLAKE_EMULATOR_LATENCY_MS to the emulator it starts (bench/bench_e2e.py uses it)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.scripts.support import SCRIPT, closed_port, run_script, script_env, write_tiny_catalog
+
+EXECUTION_TIME = "rawdata/azure/monitoring/executionTime/2025/12/13/13-00_execution_time.csv.gz"
+
+
+def _env(root: Path, **extra: str) -> dict[str, str]:
+    return script_env({
+        "SPOTLAKE_STORE": str(root / "store"),
+        "SPS_KEY_FILE": str(root / "sps_key.txt"),
+        "SPOTLAKE_EMULATOR_CATALOG": str(write_tiny_catalog(root)),
+        "error_notification_slack_webhook_url": f"http://127.0.0.1:{closed_port()}/hook",
+        **extra,
+    })  # fmt: skip
+
+
+def test_the_usage_header_documents_the_emulator_latency_variable() -> None:
+    header = SCRIPT.read_text().split("\nset -o")[0]
+    assert "SPOTLAKE_EMULATOR_LATENCY_MS" in header
+
+
+def test_a_latency_that_is_not_a_number_reaches_the_emulator_and_fails_the_run(tmp_path: Path) -> None:
+    run = run_script(_env(tmp_path, SPOTLAKE_EMULATOR_LATENCY_MS="fast"), "2025-12-13 13:00", timeout=120)
+    assert run.returncode == 1
+    assert "emulator exited before printing its URL" in run.stderr
+
+
+@pytest.mark.slow
+def test_an_emulator_latency_slows_every_collector_by_at_least_that_much_per_request(tmp_path: Path) -> None:
+    run = run_script(_env(tmp_path, SPOTLAKE_EMULATOR_LATENCY_MS="1500"), "2025-12-13 13:00", timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    timings = pd.read_csv(io.BytesIO(gzip.decompress((tmp_path / "store" / EXECUTION_TIME).read_bytes())))
+    seconds = dict(zip(timings["phase"], timings["seconds"], strict=True))
+    # The SPS and IF collectors each make a token request and at least two API requests one after another
+    # (>= 3 x 1.5 s; without latency each takes ~2 s on the tiny catalog); the price collector at least a page.
+    assert seconds["collect_sps"] >= 4.5
+    assert seconds["collect_if"] >= 4.5
+    assert seconds["collect_price"] >= 1.5
