@@ -106,20 +106,31 @@ def soak_env(store: Path, emulator_url: str) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------ pure checks
 
 
-def recompute_t2_t3(sps_frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """T2/T3 per row key after applying the raw SPS frames in order with the merge's own update rule.
-
-    Rows never probed with a score stay at 0 (the merge counts a missing previous T as 0)."""
+def apply_probes(state: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """T2/T3 per row key (index ROW_KEY_COLUMNS, columns T2, T3) after one raw SPS frame, with the merge's own
+    pure update rule; rows not in the frame keep their values."""
     from merge.t2t3 import update_t2_t3
 
-    state = pd.DataFrame(columns=[*ROW_KEY_COLUMNS, "T2", "T3"]).set_index(ROW_KEY_COLUMNS)
+    probes = frame.drop_duplicates(ROW_KEY_COLUMNS, keep="last").set_index(ROW_KEY_COLUMNS)
+    previous = state.reindex(probes.index)
+    t2, t3 = update_t2_t3(previous["T2"].to_numpy(dtype=float), previous["T3"].to_numpy(dtype=float),
+                          probes["DesiredCount"].to_numpy(dtype=float), probes["Score"].to_numpy(dtype=float))
+    updated = pd.DataFrame({"T2": t2.astype(float), "T3": t3.astype(float)}, index=probes.index)
+    return pd.concat([state[~state.index.isin(updated.index)], updated]) if len(state) else updated
+
+
+def empty_t2t3() -> pd.DataFrame:
+    return pd.DataFrame({"T2": pd.Series(dtype=float), "T3": pd.Series(dtype=float)},
+                        index=pd.MultiIndex.from_tuples([], names=ROW_KEY_COLUMNS))  # fmt: skip
+
+
+def recompute_t2_t3(sps_frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """T2/T3 per row key after applying the raw SPS frames in order (see ``apply_probes``), as columns.
+
+    Rows never probed with a score stay at 0 (the merge counts a missing previous T as 0)."""
+    state = empty_t2t3()
     for frame in sps_frames:
-        probes = frame.drop_duplicates(ROW_KEY_COLUMNS, keep="last").set_index(ROW_KEY_COLUMNS)
-        previous = state.reindex(probes.index)
-        t2, t3 = update_t2_t3(previous["T2"].to_numpy(dtype=float), previous["T3"].to_numpy(dtype=float),
-                              probes["DesiredCount"].to_numpy(dtype=float), probes["Score"].to_numpy(dtype=float))
-        updated = pd.DataFrame({"T2": t2.astype(float), "T3": t3.astype(float)}, index=probes.index)
-        state = pd.concat([state[~state.index.isin(updated.index)], updated]) if len(state) else updated
+        state = apply_probes(state, frame)
     return state.reset_index()
 
 
@@ -154,7 +165,7 @@ class SlotRecord:
         return all(code == 0 for code in self.exit_codes.values())
 
 
-def summarize_soak(records: list[SlotRecord], *, timeseries_rows: int, t2t3: Mapping[str, int],
+def summarize_soak(records: list[SlotRecord], *, timeseries_rows: Mapping[str, int], t2t3: Mapping[str, int],
                    steady_after: int = STEADY_AFTER_SLOTS, growth_tolerance: float = GROWTH_TOLERANCE,
                    snapshot_retention_slots: int = SNAPSHOT_RETENTION_SLOTS) -> dict[str, Any]:  # fmt: skip
     """The soak summary and the verdict of each check (pure: everything measured is passed in).
@@ -175,6 +186,8 @@ def summarize_soak(records: list[SlotRecord], *, timeseries_rows: int, t2t3: Map
     summaries = [r.merge_summary for r in records if r.merge_summary is not None]
     changes = sum(int(s["changes"]) for s in summaries)
     written = sum(int(s["timeseries_records"]) for s in summaries)
+    sqlite_total = sum(timeseries_rows.values())
+    slot_mismatches = [s["slot"] for s in summaries if timeseries_rows.get(s["slot"], 0) != int(s["changes"])]
     phase_seconds = {p: [r.seconds[p] for r in records if p in r.seconds] for p in (*PHASES, "slot")}
     phases = {p: {"mean": round(float(np.mean(v)), 3), "p95": round(float(np.percentile(v, 95)), 3),
                   "max": round(float(np.max(v)), 3)} for p, v in phase_seconds.items() if v}  # fmt: skip
@@ -197,8 +210,9 @@ def summarize_soak(records: list[SlotRecord], *, timeseries_rows: int, t2t3: Map
         "no_429_in_steady_state": steady_429 == 0,
         "carried_state_bounded": bool(reference) and max(carried[rotation - 1:]) <= growth_tolerance * reference,
         "snapshots_as_retained": snapshots_ok,
-        "t2t3_consistent": t2t3.get("mismatches", 1) == 0 and t2t3.get("never_probed_nonzero", 1) == 0,
-        "timeseries_equals_changes": changes == written == timeseries_rows,
+        "t2t3_consistent": (t2t3.get("mismatches", 1) == 0 and t2t3.get("never_probed_nonzero", 1) == 0
+                            and t2t3.get("snapshot_mismatches", 1) == 0),
+        "timeseries_equals_changes": changes == written == sqlite_total and not slot_mismatches,
     }
     return {
         "slots": len(records),
@@ -211,7 +225,8 @@ def summarize_soak(records: list[SlotRecord], *, timeseries_rows: int, t2t3: Map
         "t2t3": dict(t2t3),
         "changes": changes,
         "timeseries_records_reported": written,
-        "timeseries_rows_in_sqlite": timeseries_rows,
+        "timeseries_rows_in_sqlite": sqlite_total,
+        "slots_where_sqlite_rows_differ_from_changes": slot_mismatches[:20],
         "merged_rows_last": summaries[-1]["rows"] if summaries else 0,
         "desired_counts_seen": sorted({int(s["desired_count"]) for s in summaries}),
         "phase_seconds": phases,
@@ -233,11 +248,14 @@ def format_soak_summary(summary: Mapping[str, Any]) -> str:
         f"state bytes incl. {growth['snapshots_last']} snapshots (one per slot, kept 48 h): first {growth['first']}, "
         f"last {growth['last']}, max {growth['max']}; last by part "
         + ", ".join(f"{k} {v}" for k, v in growth["last_by_part"].items()),
-        f"T2/T3 vs recomputed from raw SPS: {t2t3.get('rows_compared')} rows compared, {t2t3.get('mismatches')} "
-        f"mismatches; {t2t3.get('rows_never_probed')} rows never scored ({t2t3.get('never_probed_nonzero')} "
-        "with non-zero T)",
+        f"T2/T3 recomputed from the raw SPS objects with merge.t2t3: latest state {t2t3.get('rows_compared')} rows, "
+        f"{t2t3.get('mismatches')} mismatches, {t2t3.get('rows_never_probed')} rows never scored "
+        f"({t2t3.get('never_probed_nonzero')} with non-zero T); {t2t3.get('slots_compared')} per-slot snapshots, "
+        f"{t2t3.get('snapshot_mismatches')} row mismatches",
         f"time series: changes {summary['changes']}, records reported {summary['timeseries_records_reported']}, "
-        f"rows in SQLite {summary['timeseries_rows_in_sqlite']}; merged rows (last) {summary['merged_rows_last']}; "
+        f"rows in SQLite {summary['timeseries_rows_in_sqlite']} (slots where they differ: "
+        f"{len(summary['slots_where_sqlite_rows_differ_from_changes'])}); merged rows (last) "
+        f"{summary['merged_rows_last']}; "
         f"desired counts {summary['desired_counts_seen']}",
         "phase seconds (mean/p95/max): " + "; ".join(f"{p} {v['mean']}/{v['p95']}/{v['max']}"
                                                      for p, v in summary["phase_seconds"].items()),
@@ -340,26 +358,38 @@ def error_statuses(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     return found
 
 
-def sqlite_rows(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with contextlib.closing(sqlite3.connect(path)) as connection:
-        return int(connection.execute(f"SELECT COUNT(*) FROM {SQLITE_TABLE}").fetchone()[0])
-
-
 def verify_t2t3(store_root: Path, records: list[SlotRecord]) -> dict[str, int]:
-    """Recompute T2/T3 from the raw SPS objects of the merged slots and compare with the latest state."""
-    from merge.state import read_state
+    """Recompute T2/T3 from the raw SPS objects of the merged slots, in order, and compare after every slot
+    with that slot's state snapshot, and at the end with the latest state; mismatches are summed."""
+    from merge.state import read_state, snapshot_key
     from utils.constants import sps_key
     from utils.store import LocalStore
     from utils.store_io import read_parquet
     from utils.timestamps import parse_slot
 
     store = LocalStore(store_root)
-    frames = [read_parquet(store, sps_key(parse_slot(r.slot), int(r.merge_summary["desired_count"])))
-              for r in records if r.merge_summary is not None]  # fmt: skip
+    state = empty_t2t3()
+    totals = {"slots_compared": 0, "snapshot_mismatches": 0}
+    for record in records:
+        if record.merge_summary is None:
+            continue
+        slot = parse_slot(record.slot)
+        state = apply_probes(state, read_parquet(store, sps_key(slot, int(record.merge_summary["desired_count"]))))
+        snapshot, _ = read_state(store, snapshot_key(slot))
+        found = t2t3_mismatches(state.reset_index(), snapshot)
+        totals["slots_compared"] += 1
+        totals["snapshot_mismatches"] += found["mismatches"] + found["never_probed_nonzero"]
     merged, _ = read_state(store, LATEST_STATE_KEY)
-    return t2t3_mismatches(recompute_t2_t3(frames), merged)
+    return {**t2t3_mismatches(state.reset_index(), merged), **totals}
+
+
+def timeseries_rows_per_slot(path: Path) -> dict[str, int]:
+    """SQLite rows per slot (``time`` text ``YYYY-MM-DD HH:MM:SS``), keyed by the slot in ISO form."""
+    if not path.exists():
+        return {}
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute(f"SELECT time, COUNT(*) FROM {SQLITE_TABLE} GROUP BY time").fetchall()
+    return {f"{time_text.replace(' ', 'T')}Z": int(n) for time_text, n in rows}
 
 
 def run_soak(slots: int, workdir: Path, *, faults: str | None = DEFAULT_FAULTS, regions: int = 10, sizes: int = 30,
@@ -390,7 +420,8 @@ def run_soak(slots: int, workdir: Path, *, faults: str | None = DEFAULT_FAULTS, 
         stats = requests.get(f"{url}/_emulator/stats", timeout=10).json()
     finally:
         stop_emulator(proc)
-    summary = summarize_soak(records, timeseries_rows=sqlite_rows(store_root / "timeseries.db"), t2t3=t2t3)
+    summary = summarize_soak(records, timeseries_rows=timeseries_rows_per_slot(store_root / "timeseries.db"),
+                             t2t3=t2t3)
     summary.update({"wall_seconds": round(time.perf_counter() - started, 1), "faults": faults,
                     "catalog_offers": len(catalog), "catalog_regions": regions, "catalog_sizes": sizes,
                     "start": records[0].slot if records else None,
