@@ -15,11 +15,12 @@ small inputs): items are VM sizes and elements regions (or the reverse), at most
 elements and ``item_limit`` items per call.
 
 1. Grouping (``_group_calls``): items are grouped ``item_limit`` at a time by similar element sets
-   (smallest union first). A group's union is ordered by depth (how many members offer the element) and
-   cut into chunks of ``elem_limit``: with nested sets, as in real catalogs where a family's larger
-   sizes drop regions, every member's set is a prefix of that order. The chunks that hold all
+   (fewest union chunks they leave unfilled, then smallest union). A group's union is ordered by depth
+   (how many members offer the element) and cut into chunks of ``elem_limit``: with nested sets, as
+   in real catalogs where a family's larger sizes drop regions, every member's set is a prefix of
+   that order. The chunks that hold all
    ``item_limit`` members, each of them in no more calls than its own chunk count, are kept: they meet
-   the per-item counting bound exactly.
+   the per-item counting bound exactly (a flavour tolerates 1 or 2 extra pieces per kept call).
 2. Residue: a chunk-aware greedy covers what the grouped calls leave: each call starts from the item
    with the most uncovered elements, takes a full chunk of them, adds the companions for which the
    call removes one whole chunk of their remaining work, then refines its elements.
