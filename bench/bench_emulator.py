@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to wait after start-up")
+    parser.add_argument("--json", type=Path, default=None, help="also write the JSON object to this file")
     args = parser.parse_args(argv)
     server = subprocess.Popen([sys.executable, str(REPO / "emulator" / "server.py"), "--sps-quota", "1000000000"],
                               stdout=subprocess.PIPE, text=True)
@@ -77,9 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait(timeout=10)
     total = sum(done for done, _ in results)
-    print(json.dumps({"benchmark": "emulator_sps_small_calls", "clients": args.clients, "requests": total,
-                      "errors": sum(e for _, e in results), "seconds": round(elapsed, 3),
-                      "requests_per_second": round(total / elapsed, 1)}))
+    figures = {"benchmark": "emulator_sps_small_calls", "clients": args.clients, "requests": total,
+               "errors": sum(e for _, e in results), "seconds": round(elapsed, 3),
+               "requests_per_second": round(total / elapsed, 1)}
+    print(json.dumps(figures))
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 
