@@ -163,7 +163,9 @@ def test_monitoring_has_phase_durations_peak_memory_and_an_unknown_instance_type
     memory = read_gz_csv(store / monitoring_key("memory", SLOT_A, "memory.csv.gz"))
     assert list(memory.columns) == ["time", "component", "rss_mb"]
     assert {"sps", "if", "price"} <= set(memory["component"])
-    assert (memory["rss_mb"] > 10).all()  # a Python process with pandas loaded, not a shell
+    # Each component's peak is a Python process with pandas loaded, not a shell (an early sample may catch
+    # an interpreter that has just started, so only the peak is checked).
+    assert (memory.groupby("component")["rss_mb"].max() > 10).all()
     instance = store / monitoring_key("instanceType", SLOT_A, "instance_type.txt")
     assert instance.read_text() == "unknown\n"  # SPOTLAKE_IMDS_URL points at a closed 127.0.0.1 port
 
