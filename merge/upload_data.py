@@ -3,16 +3,17 @@
 Order (each step idempotent: a rerun of the slot writes the same bytes / upserts the same records):
 
 1. ``archive``: public CSV.gz of the merged dataset at ``archive_key(slot)``;
-2. ``latest_json``: ``LATEST_JSON_KEY`` (public JSON records);
-3. ``query_selector``: ``QUERY_SELECTOR_KEY`` = the previous selector united with this dataset's pairs;
-4. ``timeseries``: the changed rows to the time-series sink (time = slot);
-5. ``metrics``: the collection-count line to the metrics sink;
-6. ``summary``: ``latest_data/azure/last_merge_summary.json`` (no wall-clock values, so reruns match);
-7. ``snapshot``: the immutable state snapshot of the slot;
+2. ``query_selector``: ``QUERY_SELECTOR_KEY`` = the previous selector united with this dataset's pairs;
+3. ``timeseries``: the changed rows to the time-series sink (time = slot);
+4. ``metrics``: the collection-count line to the metrics sink;
+5. ``summary``: ``latest_data/azure/last_merge_summary.json`` (no wall-clock values, so reruns match);
+6. ``snapshot``: the immutable state snapshot of the slot;
+7. ``latest_json``: ``LATEST_JSON_KEY`` (public JSON records), just before the commit so a run failing at an
+   earlier step leaves the public latest dataset as it was, consistent with the time series;
 8. ``latest_state``: ``LATEST_STATE_KEY``, the commit point, written last.
 
 Any failure propagates (exit 1) before ``latest_state`` is replaced. When a newer slot has already been
-committed (a backfill or late rerun of an older slot), the "latest" objects (steps 2, 3, 6 and 8) are left
+committed (a backfill or late rerun of an older slot), the "latest" objects (steps 2, 5, 7 and 8) are left
 alone so the newest run stays the latest; the slot's own objects, records and snapshot are still written.
 Afterwards snapshots older than ``SNAPSHOT_RETENTION`` are pruned.
 """
@@ -42,7 +43,7 @@ from utils.timestamps import slot_iso
 log = logging.getLogger(__name__)
 
 PUBLISH_STEPS = (
-    "archive", "latest_json", "query_selector", "timeseries", "metrics", "summary", "snapshot", "latest_state",
+    "archive", "query_selector", "timeseries", "metrics", "summary", "snapshot", "latest_json", "latest_state",
 )  # fmt: skip
 LATEST_STEPS = frozenset({"latest_json", "query_selector", "summary", "latest_state"})
 
