@@ -5,7 +5,7 @@ Spec syntax (``--faults``, ``POST /_emulator/faults``, ``emu.set_faults``)::
     SPEC     := RULE (";" RULE)*            empty spec = no faults
     RULE     := API ":" KIND ["(" NUMBER ")"] ["@" SELECTOR]
     API      := prices | resource_graph | skus | sps | token | *
-    KIND     := 429 | 500 | 502 | 503 | reset | slow | truncated | malformed | empty
+    KIND     := 429 | 500 | 502 | 503 | reset | slow | truncated | malformed | empty | extra | missing
     SELECTOR := calls=N[,N...]              1-based call numbers of that API
               | rate=F                      share of calls, 0 < F <= 1, seeded and deterministic
               | always                      every call (the default when "@" is omitted)
@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 APIS: tuple[str, ...] = ("prices", "resource_graph", "skus", "sps", "token")
 PAGED_APIS: frozenset[str] = frozenset({"prices", "resource_graph", "skus"})
-KINDS: tuple[str, ...] = ("429", "500", "502", "503", "reset", "slow", "truncated", "malformed", "empty")
+KINDS: tuple[str, ...] = ("429", "500", "502", "503", "reset", "slow", "truncated", "malformed", "empty", "extra",
+                         "missing")
 DEFAULT_SLOW_SECONDS = 30.0
 # Retry-After of an injected 429 per API when the rule gives none (plausible real values, azure.md 1.6/2.5/3.3).
 DEFAULT_RETRY_AFTER: dict[str, int] = {"prices": 60, "resource_graph": 2, "skus": 10, "sps": 3600, "token": 5}

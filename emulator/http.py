@@ -8,6 +8,7 @@ one that touches sockets. Routes are data (``ROUTES``): method, path regex, API 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
 import socket
@@ -72,6 +73,42 @@ def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
             if match:
                 return route, {k: unquote(v) for k, v in match.groupdict().items()}
     return None
+
+
+# Schema faults: the list of items in each API's answer, and the field ``missing`` removes from every item (the
+# field that carries the data: a client must notice, not publish a default). Resource Graph rows are the
+# collector's KQL projection, so every key containing "evictionrate" goes.
+ITEM_LISTS = ("Items", "data", "value", "placementScores")
+MISSING_FIELDS: dict[str, tuple[str, ...]] = {
+    "prices": ("retailPrice", "unitPrice"), "resource_graph": ("evictionrate",), "skus": ("family",),
+    "sps": ("score",), "token": ("access_token",),
+}  # fmt: skip
+EXTRA_FIELDS = {"emulatorUnknownField": "added by the extra fault", "emulatorUnknownNumber": 42}
+
+
+def reshape(body: bytes, fault: Fault, api: str) -> bytes:
+    """Apply a schema fault to a JSON answer: ``extra`` adds unknown fields to the envelope and every item,
+    ``missing`` removes ``MISSING_FIELDS[api]`` from every item (the token answer is its own item)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body  # not JSON (e.g. an SPS 429 text body): nothing to reshape
+    if not isinstance(payload, dict):
+        return body
+    items = [item for key in ITEM_LISTS if isinstance(payload.get(key), list) for item in payload[key]]
+    if isinstance(payload.get("data"), dict):  # Resource Graph table format: drop/add columns is not modelled
+        items = []
+    targets = [payload] if api == "token" else [i for i in items if isinstance(i, dict)]
+    if fault.kind == "extra":
+        payload.update(EXTRA_FIELDS)
+        for item in targets:
+            item.update(EXTRA_FIELDS)
+    else:
+        drop = MISSING_FIELDS[api]
+        for item in targets:
+            for name in [k for k in item if any(d.lower() in k.lower() for d in drop)]:
+                del item[name]
+    return json.dumps(payload).encode()
 
 
 def mangle(body: bytes, fault: Fault) -> bytes:
@@ -180,6 +217,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response = self._run(route, request, state, fault is not None and fault.kind == "empty")
             if fault is not None and fault.kind in ("truncated", "malformed"):
                 response.body = mangle(response.body, fault)
+            if fault is not None and fault.kind in ("extra", "missing") and 200 <= response.status < 300:
+                response.body = reshape(response.body, fault, api)
         state.stats.record_status(api, response.status)
         self._send(response)
 
