@@ -27,6 +27,7 @@ from price.retail_client import fetch_price_items
 from utils.constants import price_key
 from utils.emulator_mode import azure_endpoints
 from utils.entrypoint import add_timestamp_argument, run_entry
+from utils.errors import RunFailed
 from utils.http_retry import RetryPolicy
 from utils.settings import Settings
 from utils.store import open_store
@@ -63,7 +64,8 @@ def collect_prices(
         as_of: prices must be in force at this moment (the slot); default now.
 
     Raises:
-        RunFailed: a page kept failing or paging was inconsistent; no partial frame is ever returned.
+        RunFailed: a page kept failing or paging was inconsistent, or no item gave a usable Linux VM price
+            (an empty price list is a fault, never a dataset); no partial frame is ever returned.
     """
     items = fetch_price_items(
         session,
@@ -76,6 +78,12 @@ def collect_prices(
     frame = normalise_prices(items, as_of=as_of)
     log.info("normalised %d price items into %d (size, region) rows (%d with a spot price)",
              len(items), len(frame), int(frame["SpotPrice"].notna().sum()))
+    without_price = sum(1 for item in items if item.get("retailPrice") is None)
+    if without_price:
+        log.warning("%d of %d price items have no retailPrice and were skipped", without_price, len(items))
+    if frame.empty or not frame["SpotPrice"].notna().any():
+        raise RunFailed(f"the price list has no usable Linux VM spot price ({len(items)} items fetched, "
+                        f"{without_price} without retailPrice); an empty price dataset is never written")  # fmt: skip
     return frame
 
 
