@@ -95,6 +95,11 @@ def vm_skus_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=VM_SKU_COLUMNS)
     frame["LocationRestricted"] = frame["LocationRestricted"].astype(bool)
     frame = frame.drop_duplicates(["Name", "Region"], keep="first")
+    no_family = frame["Family"] == ""
+    if no_family.any():
+        # Published as missing ("N/A"), never guessed; the warning makes an API schema change visible.
+        log.warning("resource SKUs: %d of %d (size, region) rows have no family (e.g. %s); InstanceFamily left "
+                    "empty", int(no_family.sum()), len(frame), frame.loc[no_family, "Name"].iloc[0])  # fmt: skip
     return frame.sort_values(["Name", "Region"]).reset_index(drop=True)
 
 
