@@ -52,6 +52,8 @@ FAST_RETRY_ENV = {
     "SPOTLAKE_RETRY_MAX_AFTER": "0.05",
     "SPOTLAKE_HTTP_TIMEOUT": "2",
 }
+# Distinctive credentials (moto accepts any): a log line or alert that contains one leaked it.
+SECRETS = {"AWS_SECRET_ACCESS_KEY": "reliability-aws-secret-7Hq2", "webhook URL path": "hook-7Hq2"}
 PAGE_SIZE = 10  # small pages so every paged API pages (an `empty` fault lands mid-paging)
 
 
@@ -172,7 +174,8 @@ class World:
             "SPOTLAKE_EMULATOR_URL": self.emulator.url,
             "SPOTLAKE_CLOCK": "slot",
             "SPS_KEY_FILE": str(self.workdir / "sps_key.txt"),
-            "error_notification_slack_webhook_url": self.hook.url,
+            "error_notification_slack_webhook_url": self.hook.url.replace("/hook", f"/{SECRETS['webhook URL path']}"),
+            "AWS_SECRET_ACCESS_KEY": SECRETS["AWS_SECRET_ACCESS_KEY"],
             "TMPDIR": str(self.workdir),
             **FAST_RETRY_ENV,
         })  # fmt: skip

@@ -10,6 +10,8 @@ then the outcome must be one of
   byte-identical to after S0;
 - ``fallback``: exit 1, one alert, the merge published S1 with the newest earlier raw price or IF dataset
   (SPEC 8 allows it; ``last_merge_summary.json`` records the slot it used);
+- ``failed-at-commit``: exit 1, one alert, the commit (``latest_state.parquet``) itself failed: the state
+  is as after S0 but ``latest_azure.json``, written just before the commit, already holds S1;
 - ``failed-after-commit``: exit 1, one alert, every data output equal to the clean S1 run: only the run's
   monitoring objects are missing (SPEC 2 stores them after the merge, so they cannot precede the commit);
 - ``partial``: exit 0, the SPS quota was refused (SPEC 8: keep what was collected, record the calls not
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 
 from merge.state import snapshot_key
 from tests.reliability.aws_fault_proxy import FaultRule
-from tests.reliability.harness import LATEST_KEYS, S0, S1, RunResult, Snapshot, World
+from tests.reliability.harness import LATEST_KEYS, S0, S1, SECRETS, RunResult, Snapshot, World
 from utils.constants import (
     LATEST_JSON_KEY,
     LATEST_STATE_KEY,
@@ -236,8 +238,9 @@ def judge(cell: Cell, run: RunResult, after: Snapshot, refs: References, summary
     """The outcome of the faulted run (before the convergence run)."""
     problems: list[str] = []
     diffs = comparable(after).diff(comparable(refs.after_s1))
-    if "Traceback" in run.stderr:
-        problems.append("a traceback in the log")
+    leaked = [name for name, secret in SECRETS.items() if secret in run.stderr or secret in json.dumps(run.alerts)]
+    if leaked:
+        problems.append(f"a secret in the log or the alert: {', '.join(leaked)}")
     if run.returncode == 0:
         if run.alerts:
             problems.append(f"exit 0 but {len(run.alerts)} alert(s)")
@@ -253,8 +256,15 @@ def judge(cell: Cell, run: RunResult, after: Snapshot, refs: References, summary
     if len(run.alerts) != 1:
         problems.append(f"exit 1 with {len(run.alerts)} alerts, expected exactly one")
     detail = _failure_lines(run.stderr)
+    if "Traceback" in run.stderr:
+        detail = "(traceback logged) " + detail
     if _latest_unchanged(refs.after_s0, after):
         return CellResult(cell, "failed-clean", problems, run, detail=detail)
+    if after.objects.get(LATEST_STATE_KEY) == refs.after_s0.objects.get(LATEST_STATE_KEY) and (
+        after.objects.get(LATEST_JSON_KEY) == refs.after_s1.objects.get(LATEST_JSON_KEY)
+    ):
+        # Only the commit itself failed: the public JSON, written just before it, already holds S1.
+        return CellResult(cell, "failed-at-commit", problems, run, detail="latest_azure.json ahead; " + detail)
     if not diffs:
         return CellResult(cell, "failed-after-commit", problems, run, detail=detail)
     used = summary or {}

@@ -1,0 +1,56 @@
+"""The fault matrix, end to end through the real scripts/run_collection.sh (issue 8 item 2): a representative
+subset — every Azure API, every fault kind, recoverable and persistent, and every storage / sink step. The
+full matrix (every API x kind x mode and both modes of every step) is `bench/fault_matrix.py`, which prints it.
+
+Each cell restores the clean state after slot S0, runs S1 with the fault, and must end in an allowed outcome
+(recovered, failed-clean, fallback, failed-at-commit, failed-after-commit, partial; see
+tests/reliability/matrix.py) and then converge on a clean rerun."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.harness import World
+from tests.reliability.matrix import Cell, References, all_cells, run_cell
+
+pytestmark = pytest.mark.slow
+
+# Every API once, every kind once, both modes (7 cells); every storage / sink step once (persistent).
+API_SUBSET = (
+    "prices-429-recoverable", "resource_graph-5xx-persistent", "skus-reset-recoverable",
+    "token-slow-recoverable", "sps-malformed-persistent", "prices-truncated-persistent",
+    "resource_graph-empty-recoverable",
+)  # fmt: skip
+STORAGE_SUBSET = (
+    "S3 put raw price-403 always-persistent", "S3 put raw IF-403 always-persistent",
+    "S3 put raw SPS-403 always-persistent", "S3 put SPS metadata-403 always-persistent",
+    "S3 put archive-403 always-persistent", "S3 put query selector-403 always-persistent",
+    "S3 put summary-403 always-persistent", "S3 put snapshot-403 always-persistent",
+    "S3 put latest JSON-403 always-persistent", "S3 put latest state-403 always-persistent",
+    "S3 put monitoring-403 always-persistent", "Timestream-rejected-persistent", "CloudWatch Logs-500-persistent",
+)  # fmt: skip
+CELLS = {cell.id: cell for cell in all_cells()}
+ALLOWED = {
+    "recovered", "failed-clean", "fallback", "failed-at-commit", "failed-after-commit", "partial",
+}  # fmt: skip
+
+
+def test_the_subset_names_existing_cells_and_covers_every_api_kind_mode_and_step() -> None:
+    chosen = [CELLS[name] for name in (*API_SUBSET, *STORAGE_SUBSET)]
+    api = [c for c in chosen if not c.aws]
+    assert {c.target for c in api} == {"prices", "resource_graph", "skus", "sps", "token"}
+    assert {c.kind for c in api} == {"429", "5xx", "reset", "slow", "malformed", "truncated", "empty"}
+    assert {c.mode for c in api} == {"recoverable", "persistent"}
+    steps = {c.target for c in CELLS.values() if c.aws}
+    assert steps <= {c.target for c in chosen}
+
+
+@pytest.mark.parametrize("cell_id", [*API_SUBSET, *STORAGE_SUBSET])
+def test_a_faulted_run_recovers_or_fails_cleanly_and_a_clean_rerun_converges(
+    cell_id: str, fault_world: World, references: References
+) -> None:
+    cell: Cell = CELLS[cell_id]
+    result = run_cell(fault_world, references, cell)
+    log_tail = result.faulted.stderr[-3000:] if result.faulted else ""
+    assert result.outcome in ALLOWED, f"{cell_id}: {result.outcome}: {result.problems}\n{log_tail}"
+    assert result.problems == [], f"{cell_id}: {result.outcome}: {result.problems}\n{log_tail}"
