@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,13 +245,24 @@ def collect_if(
     policy = retry_policy or RetryPolicy()
     if not auth.subscription_ids:
         raise RunFailed("no Azure subscription id configured for the Resource SKUs listing")
-    client = resource_graph_client(auth, timeout=timeout)
-    try:
-        rows = fetch_eviction_rates(client, retry_policy=policy, progress_logger=progress_logger)
-    finally:
-        client.close()
-    rates = eviction_rates_frame(rows)
-    skus = (list_skus or list_vm_skus)(auth, auth.subscription_ids[0], timeout=timeout, retry_policy=policy)
+    lister = list_skus or list_vm_skus
+
+    def eviction_rates() -> pd.DataFrame:
+        client = resource_graph_client(auth, timeout=timeout)
+        try:
+            return eviction_rates_frame(
+                fetch_eviction_rates(client, retry_policy=policy, progress_logger=progress_logger)
+            )
+        finally:
+            client.close()
+
+    # The two sources are independent: fetch them at the same time (the run waits for the slower one
+    # instead of the sum). Either failing fails the dataset; the other's result is discarded.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="if") as pool:
+        rates_future = pool.submit(eviction_rates)
+        skus_future = pool.submit(lister, auth, auth.subscription_ids[0], timeout=timeout, retry_policy=policy)
+        rates = rates_future.result()
+        skus = skus_future.result()
     frame = build_if_dataset(skus, rates)
     log.info("IF dataset: %d (size, region) rows, %d with an IF score", len(frame), int(frame["IF"].notna().sum()))
     return frame
