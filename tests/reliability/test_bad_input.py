@@ -381,3 +381,27 @@ def test_an_empty_catalog_fails_the_run_with_one_alert_and_never_publishes_an_em
     assert read(store, LATEST_STATE_KEY) == state_before
     assert read(store, LATEST_JSON_KEY) == json_before
     assert json.loads(json_before)  # the good dataset is still the public one
+
+
+HUGE_SKIP = (
+    "world catalog x2 sizes (60,594 offers, 1,746 sizes, 59 regions): one run takes ~80 s wall on 2 cores, too "
+    "slow for make test; measured by hand (see the reliability report): exit 0, peak RSS sps 787 MiB, if 636 MiB, "
+    "price 506 MiB, merge 393 MiB (remove this skip marker to run it)"
+)
+
+
+@pytest.mark.skip(reason=HUGE_SKIP)
+def test_a_huge_catalog_runs_and_memory_stays_bounded(tmp_path: Path) -> None:
+    from emulator.catalog import load_catalog
+
+    offers = load_catalog(None, 0).offers
+    doubled = pd.concat([offers, offers.assign(InstanceType=offers["InstanceType"] + "_Dup")], ignore_index=True)
+    catalog = tmp_path / "world_x2.csv"
+    doubled.to_csv(catalog, index=False)
+    env = script_env({"SPOTLAKE_STORE": str(tmp_path / "store"), "SPOTLAKE_AZURE_EMULATOR": "1",
+                      "SPOTLAKE_EMULATOR_CATALOG": str(catalog), "SPS_KEY_FILE": str(tmp_path / "k.txt")})  # fmt: skip
+    run = run_script(env, "2025-12-13T13:00:00Z", timeout=900, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-4000:]
+    timings = next((tmp_path / "store").rglob("*_execution_time.csv.gz"))
+    peaks = pd.read_csv(timings).dropna(subset=["peak_rss_mb"])
+    assert (peaks["peak_rss_mb"] < 1536).all(), peaks.to_string()  # bounded: well under a 2 GiB Batch job
