@@ -7,8 +7,8 @@ Usage:
 Each worker process starts its own moto server, AWS fault proxy and Azure emulator (tests/reliability/
 harness.py), runs the clean reference slots S0 and S1 once, then its share of the cells through the real
 scripts/run_collection.sh. Outcomes are defined in tests/reliability/matrix.py. Exit 0 when every cell
-ends in an allowed outcome, 1 otherwise. Takes about 15 s per run on 2 cores (roughly 20 min for the full
-matrix with 2 workers).
+ends in an allowed outcome, 1 otherwise. One run takes 7-15 s on 2 cores; the full matrix (95
+cells, 4 n/a) took 867 s with 2 workers.
 """
 
 from __future__ import annotations
