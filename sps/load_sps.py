@@ -51,8 +51,8 @@ from sps_module.sps_prepare_parameters import (
 )
 from sps_module.sps_shared_resources import STATE_LEASE, SpsState
 from sps_module.sweep import SweepResult, run_sweep
-from utils.constants import SPS_METADATA_KEY, sps_key
-from utils.errors import CorruptObject, ObjectNotFound
+from utils.constants import DESIRED_COUNTS, SPS_METADATA_KEY, parse_sps_key, sps_key
+from utils.errors import CorruptObject, ObjectNotFound, UsageError
 from utils.http_retry import RetryPolicy
 from utils.lease import held
 from utils.settings import Settings
@@ -147,10 +147,22 @@ def collect_slot(settings: Settings, slot: datetime, *, store: Store, session: r
                                retry_policy=retry_policy)
 
 
+def stored_sps_counts(store: Store, slot: datetime) -> list[int]:
+    """Desired counts of the raw SPS objects already stored for ``slot`` (normally none, or one)."""
+    prefix = sps_key(slot, DESIRED_COUNTS[0]).rsplit("_sps_", 1)[0] + "_sps_"
+    counts = []
+    for key in store.list_keys(prefix):
+        try:
+            counts.append(parse_sps_key(key)[1])
+        except UsageError:
+            log.warning("ignoring an unexpected object under the SPS prefix: %s", key)  # not a raw SPS object
+    return counts
+
+
 def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session: requests.Session, auth: Any,
                     clock: Callable[[], float], retry_policy: RetryPolicy | None) -> dict[str, Any]:
     metadata = read_metadata(store)
-    decision = rotation.decide(metadata, slot)
+    decision = rotation.decide(metadata, slot, stored_sps_counts(store, slot))
     log.info("slot %s: desired count %d (%s)", slot_iso(slot), decision.desired_count, decision.reason)
     state = SpsState(store)
     today = rotation.slot_date(slot)

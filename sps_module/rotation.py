@@ -7,9 +7,15 @@ situation                                    desired count                rebuil
 ===========================================  ===========================  ================  =================
 metadata missing or corrupt                  1                            yes               -> 1
 first run of a UTC day (workload_date old)   1                            yes               -> 1
+slot already has a raw SPS object (rerun)    that object's count          no                unchanged
 same slot again (last_timestamp == slot)     last_desired_count           no                unchanged
+late slot (older than last_timestamp)        DESIRED_COUNTS[index]        no                unchanged
 any other slot of the day                    DESIRED_COUNTS[index]        no                -> index + 1 (wraps)
 ===========================================  ===========================  ================  =================
+
+A rerun of an older slot after newer slots ran must probe the count it probed before (its raw object names
+it) and must not move the rotation back, or it would rewrite that slot's published history with another
+count (SPEC 8: a rerun gives the same outputs).
 
 ``desired_count_index`` is the index of the count the *next* slot uses; after 50 it wraps to 1. The new
 metadata (``advance``) is written only after the slot's raw SPS object is stored, so a failed run leaves the
@@ -18,6 +24,7 @@ rotation where it was and its rerun probes the same count.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,13 +72,25 @@ def valid_metadata(metadata: Any) -> bool:
     )
 
 
-def decide(metadata: dict[str, Any] | None, slot: datetime) -> RotationDecision:
-    """The rotation decision for ``slot`` given the stored metadata (None = missing or corrupt)."""
+def decide(
+    metadata: dict[str, Any] | None, slot: datetime, stored_counts: Sequence[int] = ()
+) -> RotationDecision:
+    """The rotation decision for ``slot`` given the stored metadata (None = missing or corrupt) and the
+    desired counts of raw SPS objects already stored for this slot."""
+    known = sorted(c for c in stored_counts if c in DESIRED_COUNTS)
+    if known:
+        count = known[0]
+        return RotationDecision(count, DESIRED_COUNTS.index(count), False, True,
+                                "the slot already has a raw SPS object: rerun with its count")
     if metadata is None or not valid_metadata(metadata):
         return RotationDecision(DESIRED_COUNTS[0], 0, True, False, "no usable rotation metadata")
     if metadata["last_timestamp"] == slot_iso(slot) and metadata["last_desired_count"] in DESIRED_COUNTS:
         count = int(metadata["last_desired_count"])
         return RotationDecision(count, DESIRED_COUNTS.index(count), False, True, "same slot again")
+    if slot_iso(slot) < metadata["last_timestamp"]:  # same ISO format: text order is time order
+        index = int(metadata["desired_count_index"])
+        return RotationDecision(DESIRED_COUNTS[index], index, False, True,
+                                "late slot, older than the last run: the rotation is not moved back")
     if metadata["workload_date"] != slot_date(slot):
         return RotationDecision(DESIRED_COUNTS[0], 0, True, False, "first run of the UTC day")
     index = int(metadata["desired_count_index"])

@@ -273,3 +273,18 @@ def test_the_script_rejects_a_bad_timestamp_with_exit_2(base_env):
     assert done.returncode == 2
     assert "accepted forms" in done.stderr
     assert not Path(base_env["SPS_KEY_FILE"]).exists()
+
+
+def test_rerunning_an_older_slot_after_newer_ones_probes_its_own_count_again(small_catalog, base_env, session):
+    first, second = slots(2)
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session)
+        assert h.run(first)["desired_count"] == 1
+        assert h.run(second)["desired_count"] == 5
+        metadata = h.store.get_bytes(SPS_METADATA_KEY)
+        rerun = h.run(first)
+    assert rerun["desired_count"] == 1
+    assert h.store.get_bytes(SPS_METADATA_KEY) == metadata
+    assert [k.rsplit("/", 1)[1] for k in h.store.list_keys(sps_key(first, 1).rsplit("_sps_", 1)[0])] == [
+        "00-00_sps_1.parquet"
+    ]

@@ -71,3 +71,17 @@ def test_a_whole_day_cycles_through_every_count_in_order():
     assert len(seen) == 144 and seen == [DESIRED_COUNTS[i % 11] for i in range(144)]
     tomorrow = decide(metadata, datetime(2026, 3, 5, 0, 0, tzinfo=UTC))
     assert tomorrow.desired_count == 1 and tomorrow.rebuild_workload
+
+
+def test_a_slot_that_already_has_a_raw_object_reruns_with_that_count_and_leaves_the_metadata():
+    later = meta(4, last="2026-03-04T13:00:00Z", count=15)
+    decision = decide(later, SLOT, stored_counts=[5])
+    assert (decision.desired_count, decision.rerun, decision.rebuild_workload) == (5, True, False)
+    assert advance(later, decision, SLOT) == later
+
+
+def test_a_late_slot_without_a_raw_object_does_not_move_the_rotation_back():
+    later = meta(4, last="2026-03-04T13:00:00Z", count=15)
+    decision = decide(later, SLOT)
+    assert decision.rerun and not decision.rebuild_workload
+    assert advance(later, decision, SLOT) == later
