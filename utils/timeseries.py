@@ -6,7 +6,9 @@ missing text as ``N/A``, so a query never has to tell NULL from "not measured".
 
 Idempotency per slot (SPEC 8, a rerun of the same slot adds no duplicates):
 - SQLite: upsert on (InstanceTier, InstanceType, Region, AvailabilityZone, time).
-- Timestream: ``Version`` = slot epoch ms, so a rerun re-sends the same point with the same Version.
+- Timestream: one point per (dimensions, time = slot); ``Version`` = the write's wall-clock epoch ms (never
+  below the slot's), so a rerun of the slot upserts the same points: identical values only bump the Version,
+  and values that differ (a rerun asks Azure again) replace the stale ones instead of being rejected.
 - Parquet: one file per slot (``timeseries/azure/YYYY/MM/DD/HH-MM.parquet``), replaced by each write.
 
 Querying the Parquet dataset with DuckDB (store root ``./spotlake-data``)::
@@ -105,7 +107,7 @@ def _number_text(values: pd.Series) -> pd.Series:
     return values.astype("float64").astype(str)
 
 
-def build_timestream_records(records: pd.DataFrame, slot: datetime) -> list[dict[str, Any]]:
+def build_timestream_records(records: pd.DataFrame, slot: datetime, version: int | None = None) -> list[dict[str, Any]]:
     """Multi-measure WriteRecords entries (SPEC 7), one per row of ``records``; vectorised per column.
 
     >>> build_timestream_records(frame_with_one_row, slot)[0]
@@ -117,6 +119,7 @@ def build_timestream_records(records: pd.DataFrame, slot: datetime) -> list[dict
     """
     frame = normalise_records(records)
     epoch_ms = slot_epoch_ms(slot)
+    version = epoch_ms if version is None else version
     time_text = str(epoch_ms)
     dim_cols = [frame[c].tolist() for c in DIMENSION_COLUMNS]
     measure_cols = [_number_text(frame[c]).tolist() for c in NUMBER_COLUMNS]
@@ -137,7 +140,7 @@ def build_timestream_records(records: pd.DataFrame, slot: datetime) -> list[dict
                 ],
                 "Time": time_text,
                 "TimeUnit": "MILLISECONDS",
-                "Version": epoch_ms,
+                "Version": version,
             }
         )
     return out
@@ -228,9 +231,10 @@ class TimestreamSink:
 
     Throttling and 5xx are retried by botocore (standard retry mode, see utils/aws.py) and, when botocore gives
     up, by this sink up to ``max_retries`` times with backoff. Rejected records are re-sent alone, up to
-    ``max_retries`` times with backoff; a record rejected because the point
-    already holds our Version (``ExistingVersion`` == slot epoch ms: a rerun of the slot) counts as written.
-    Anything still rejected raises ``RunFailed`` with counts and reasons: nothing is dropped silently.
+    ``max_retries`` times with backoff; anything still rejected raises ``RunFailed`` with counts and reasons:
+    nothing is dropped silently. Each write's ``Version`` is its wall-clock epoch ms (``version_clock``), so a
+    later write of the same point (a rerun of the slot) always supersedes an earlier one (Timestream upsert
+    rules, reference/aws.md section 1).
     """
 
     def __init__(
@@ -242,16 +246,19 @@ class TimestreamSink:
         max_retries: int = 3,
         backoff_seconds: float = 1.0,
         sleep: Callable[[float], None] = time_module.sleep,
+        version_clock: Callable[[], float] = time_module.time,
     ) -> None:
         self.client = client
         self.database = database
         self.table = table
+        self.version_clock = version_clock
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self.sleep = sleep
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
-        entries = build_timestream_records(records, slot)
+        version = max(int(self.version_clock() * 1000), slot_epoch_ms(slot))
+        entries = build_timestream_records(records, slot, version)
         written = 0
         for batch in chunked(entries, TIMESTREAM_BATCH):
             written += self._write_batch(list(batch))
@@ -270,11 +277,7 @@ class TimestreamSink:
             retry: list[dict[str, Any]] = []
             reasons = {}
             for item in rejected:
-                record = pending[int(item["RecordIndex"])]
-                if item.get("ExistingVersion") is not None and int(item["ExistingVersion"]) == record["Version"]:
-                    written += 1  # this slot's rerun: the point already holds our Version
-                    continue
-                retry.append(record)
+                retry.append(pending[int(item["RecordIndex"])])
                 reason = str(item.get("Reason", "unknown"))
                 reasons[reason] = reasons.get(reason, 0) + 1
             written += len(pending) - len(rejected)

@@ -211,7 +211,9 @@ def test_timestream_records_land_in_moto_field_by_field_and_nothing_escapes(time
     sink = open_timeseries_sink(settings, LocalStore(tmp_path), timestream_client=client)
     assert sink.write(change_records(3), SLOT) == 3
     stored = _moto_records(settings.aws_region)
-    assert stored == build_timestream_records(change_records(3), SLOT)
+    version = stored[0]["Version"]
+    assert version >= SLOT_MS  # the write's wall-clock epoch ms, never below the slot's
+    assert stored == build_timestream_records(change_records(3), SLOT, version)
     first, missing = stored[0], stored[2]
     assert {d["Name"]: d["Value"] for d in first["Dimensions"]} == {
         "InstanceTier": "Standard", "InstanceType": "D2s_v3", "Region": "eastus", "AvailabilityZone": "1"}
@@ -219,7 +221,7 @@ def test_timestream_records_land_in_moto_field_by_field_and_nothing_escapes(time
     values = {m["Name"]: m["Value"] for m in missing["MeasureValues"]}
     assert (values["OndemandPrice"], values["Savings"], values["Score"]) == ("-1.0", "-1.0", "-1.0")
     assert {d["Name"]: d["Value"] for d in missing["Dimensions"]}["AvailabilityZone"] == "N/A"
-    assert (first["Time"], first["TimeUnit"], first["Version"]) == (str(SLOT_MS), "MILLISECONDS", SLOT_MS)
+    assert (first["Time"], first["TimeUnit"]) == (str(SLOT_MS), "MILLISECONDS")
     assert urls and all(url.startswith(settings.aws_endpoint_url) for url in urls)
 
 
@@ -232,16 +234,19 @@ def test_timestream_writes_250_records_in_three_calls_of_at_most_100(timestream)
     assert all(url.startswith(settings.aws_endpoint_url) for url in urls)
 
 
-def test_timestream_rerun_of_a_slot_resends_the_same_points_with_the_same_version(timestream) -> None:
-    # moto appends blindly (no upsert); real Timestream treats a same-Version identical point as already there.
-    # What the sink controls, and what this checks: the rerun's points are identical, Version included.
+def test_timestream_rerun_of_a_slot_resends_the_same_points_with_a_higher_version(timestream) -> None:
+    # moto appends blindly (no upsert); real Timestream upserts a point written again with a higher Version
+    # (reference/aws.md section 1). What the sink controls, and what this checks: the rerun's points are the
+    # same points (dimensions, time, values) and carry a higher Version, so they supersede the first write.
     settings, client, _urls, _calls = timestream
-    sink = TimestreamSink(client, "spotlake", "azure")
+    clock = iter([SLOT_MS / 1000 + 60, SLOT_MS / 1000 + 120])
+    sink = TimestreamSink(client, "spotlake", "azure", version_clock=lambda: next(clock))
     sink.write(change_records(3), SLOT)
     sink.write(change_records(3), SLOT)
     stored = _moto_records(settings.aws_region)
-    assert stored[:3] == stored[3:]
-    assert {r["Version"] for r in stored} == {SLOT_MS}
+    strip = [{k: v for k, v in r.items() if k != "Version"} for r in stored]
+    assert strip[:3] == strip[3:]
+    assert [r["Version"] for r in stored] == [SLOT_MS + 60_000] * 3 + [SLOT_MS + 120_000] * 3
 
 
 def test_timestream_missing_table_raises_run_failed(timestream) -> None:
@@ -258,7 +263,7 @@ def stubbed():
     # An explicit endpoint_url skips endpoint discovery, so only the stubbed calls happen.
     client = boto3.client("timestream-write", region_name="us-west-2", endpoint_url="http://127.0.0.1:9")
     sleeps: list[float] = []
-    sink = TimestreamSink(client, "spotlake", "azure", sleep=sleeps.append)
+    sink = TimestreamSink(client, "spotlake", "azure", sleep=sleeps.append, version_clock=lambda: SLOT_MS / 1000)
     with Stubber(client) as stubber:
         yield sink, stubber, sleeps
         stubber.assert_no_pending_responses()
@@ -302,14 +307,13 @@ def test_persistently_rejected_records_raise_run_failed_with_counts_and_reasons(
     assert sleeps == [1.0, 2.0, 4.0]
 
 
-def test_rejection_for_our_own_version_counts_as_already_written(stubbed) -> None:
-    sink, stubber, sleeps = stubbed
-    _reject(stubber, [
-        {"RecordIndex": 0, "Reason": "A record with the same version exists", "ExistingVersion": SLOT_MS},
-        {"RecordIndex": 2, "Reason": "A record with the same version exists", "ExistingVersion": SLOT_MS},
-    ])  # fmt: skip
-    assert sink.write(change_records(3), SLOT) == 3
-    assert sleeps == []
+def test_a_rejection_naming_an_existing_version_is_a_rejection_not_a_success(stubbed) -> None:
+    # A stale value must never be kept silently: the sink reports it instead of counting it as written.
+    sink, stubber, _sleeps = stubbed
+    for _ in range(4):
+        _reject(stubber, [{"RecordIndex": 0, "Reason": "same version, other value", "ExistingVersion": SLOT_MS}])
+    with pytest.raises(RunFailed, match="same version, other value"):
+        sink.write(change_records(1), SLOT)
 
 
 def test_rejection_for_a_newer_version_is_not_counted_as_written(stubbed) -> None:
