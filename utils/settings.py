@@ -290,7 +290,7 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
         sps_quota_per_location=_int(env, "SPOTLAKE_SPS_QUOTA", 10),
         sps_quota_window_minutes=_int(env, "SPOTLAKE_SPS_QUOTA_WINDOW_MINUTES", 62),
         lease_ttl_seconds=_int(env, "SPOTLAKE_LEASE_TTL", 900),
-        fallback_max_age_hours=_int(env, "SPOTLAKE_FALLBACK_MAX_AGE_HOURS", 24),
+        fallback_max_age_hours=_fallback_hours(env),
         clock=clock,
         alert_owner=_alert_owner(env),
         retry=RetryConfig(
@@ -320,3 +320,11 @@ def _alert_owner(env: Mapping[str, str]) -> str:
     if owner not in {"self", "orchestrator"}:
         raise ConfigError(f"SPOTLAKE_ALERT_OWNER={owner!r}: expected self or orchestrator")
     return owner
+
+
+def _fallback_hours(env: Mapping[str, str]) -> int:
+    """SPEC 8 caps a price/IF fallback at 24 h old; a shorter limit is allowed, a longer one is refused."""
+    hours = _int(env, "SPOTLAKE_FALLBACK_MAX_AGE_HOURS", 24)
+    if hours > 24:
+        raise ConfigError(f"SPOTLAKE_FALLBACK_MAX_AGE_HOURS={hours}: at most 24 (SPEC 8: no data older than 24 h)")
+    return hours

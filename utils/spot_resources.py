@@ -27,11 +27,13 @@ log = logging.getLogger(__name__)
 # SPEC 6 / azure.md 8: the eviction-rate bucket of the trailing 28 days -> SpotLake's IF score.
 EVICTION_BUCKET_TO_IF: dict[str, float] = {"0-5": 3.0, "5-10": 2.5, "10-15": 2.0, "15-20": 1.5, "20+": 1.0}
 
-# Microsoft's sample query (azure.md 3.4) without the sku/location filters: every (sku, location).
+# Microsoft's sample query (azure.md 3.4) without the sku/location filters: every (sku, location). ``id`` is
+# projected too: Resource Graph docs say a result without the ``id`` column can come back
+# ``resultTruncated: true`` with no ``$skipToken`` (azure.md 3.2), which would end paging after one page.
 EVICTION_RATE_QUERY = (
     "SpotResources"
     " | where type =~ 'microsoft.compute/skuspotevictionrate/location'"
-    " | project skuName = tostring(sku.name), location = tostring(location),"
+    " | project id, skuName = tostring(sku.name), location = tostring(location),"
     " spotEvictionRate = tostring(properties.evictionRate)"
     " | order by skuName asc, location asc"
 )

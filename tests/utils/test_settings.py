@@ -116,6 +116,9 @@ def test_every_metrics_scheme(tmp_path: Path, value: str, expected: tuple) -> No
         ({"AWS_ENDPOINT_URL": "ftp://127.0.0.1:5000"}, "AWS_ENDPOINT_URL"),
         ({"SPOTLAKE_EMULATOR_URL": "not a url"}, "SPOTLAKE_EMULATOR_URL"),
         ({"SPOTLAKE_EMULATOR_CATALOG": "/nonexistent/catalog.csv"}, "not a readable file"),
+        ({"SPOTLAKE_FALLBACK_MAX_AGE_HOURS": "72"}, "at most 24"),
+        ({"SPOTLAKE_RETRY_BASE_DELAY": "-1"}, "SPOTLAKE_RETRY_BASE_DELAY"),
+        ({"SPOTLAKE_RETRY_MAX_ATTEMPTS": "0"}, "SPOTLAKE_RETRY_MAX_ATTEMPTS"),
     ],
 )
 def test_invalid_configuration_is_a_config_error_naming_the_problem(tmp_path: Path, env: dict, names: str) -> None:
