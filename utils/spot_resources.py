@@ -150,9 +150,11 @@ def fetch_eviction_rates(
 
         rows_before = len(paging.rows)
         headers = retry_policy.call(attempt, describe=describe, on_retry=on_retry)
-        progress.advance(1, rows=len(paging.rows) - rows_before)
-        if paging.total:
-            progress.total = max(1, -(-paging.total // PAGE_SIZE))
+        page_rows = len(paging.rows) - rows_before
+        progress.advance(1, rows=page_rows)
+        if paging.total and paging.pages == 1 and page_rows:
+            # The service's page size may be below the $top asked for: estimate pages from the first page.
+            progress.total = max(1, -(-paging.total // page_rows))
         _respect_quota(headers, retry_policy, progress)
     progress.finish()
     log.info("Resource Graph: %d eviction-rate rows in %d pages", len(paging.rows), paging.pages)

@@ -15,8 +15,11 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from utils.errors import ObjectNotFound, RunFailed
 
@@ -141,8 +144,23 @@ class LocalStore:
             self._path(key).unlink()
 
 
+@contextlib.contextmanager
+def _s3_failure(operation: str, where: str) -> Iterator[None]:
+    """Turn an S3 error that outlived botocore's retries into ``RunFailed`` naming the object and the code."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:  # S3 error codes; endpoint, credential and timeout failures
+        response = getattr(exc, "response", None) or {}
+        code = response.get("Error", {}).get("Code") or type(exc).__name__
+        raise RunFailed(f"S3 {operation} {where} failed: {code}") from exc
+
+
 class S3Store:
-    """An S3 bucket (and optional key prefix) through an injected boto3 S3 client."""
+    """An S3 bucket (and optional key prefix) through an injected boto3 S3 client.
+
+    Errors that outlive botocore's own retries (standard mode, utils/aws.py) surface as ``RunFailed`` naming
+    the object and the S3 error code (e.g. AccessDenied), never as a bare traceback.
+    """
 
     def __init__(self, client: Any, bucket: str, prefix: str = "", *, public_read: bool = False) -> None:
         self.client = client
@@ -167,13 +185,18 @@ class S3Store:
         return self.get_with_tag(key)[0]
 
     def get_with_tag(self, key: str) -> tuple[bytes, str]:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.NoSuchKey:
-            raise ObjectNotFound(key) from None
-        return response["Body"].read(), response["ETag"]
+        with _s3_failure("GET", self.describe(key)):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except self.client.exceptions.NoSuchKey:
+                raise ObjectNotFound(key) from None
+            return response["Body"].read(), response["ETag"]
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None, public: bool = False) -> None:
+        with _s3_failure("PUT", self.describe(key)):
+            self._put(key, data, content_type=content_type, public=public)
+
+    def _put(self, key: str, data: bytes, *, content_type: str | None, public: bool) -> None:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
         if content_type:
             kwargs["ContentType"] = content_type
@@ -198,16 +221,17 @@ class S3Store:
             code = self._code(exc)
             if code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}:
                 return False
-            raise
+            raise RunFailed(f"S3 conditional PUT {self.describe(key)} failed: {code or type(exc).__name__}") from exc
 
     def put_if_match(self, key: str, data: bytes, tag: str) -> bool:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=tag)
             return True
         except Exception as exc:
-            if self._code(exc) in _CAS_REFUSED:
+            code = self._code(exc)
+            if code in _CAS_REFUSED:
                 return False
-            raise
+            raise RunFailed(f"S3 conditional PUT {self.describe(key)} failed: {code or type(exc).__name__}") from exc
 
     def exists(self, key: str) -> bool:
         try:
@@ -216,19 +240,21 @@ class S3Store:
         except Exception as exc:
             if self._code(exc) in {"404", "NoSuchKey", "NotFound"}:
                 return False
-            raise
+            raise RunFailed(f"S3 HEAD {self.describe(key)} failed: {self._code(exc) or type(exc).__name__}") from exc
 
     def list_keys(self, prefix: str) -> list[str]:
         full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
         keys: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
-            keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
+        with _s3_failure("LIST", f"s3://{self.bucket}/{full}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
         return sorted(keys)
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with _s3_failure("DELETE", self.describe(key)):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
 def open_store(settings: Any, s3_client: Any = None) -> Store:
