@@ -129,14 +129,26 @@ def list_snapshots(store: Store) -> list[tuple[datetime, str]]:
 
 
 def load_base_state(store: Store, slot: datetime) -> BaseState:
-    """The state a run of ``slot`` starts from (see the module docstring). A corrupt base is fatal
-    (CorruptObject): starting empty would reset every T2/T3 and republish every row."""
+    """The state a run of ``slot`` starts from (see the module docstring).
+
+    A corrupt newest snapshot is skipped for the next older one (logged): the run then re-detects the
+    changes since that older state, which costs some extra time-series records but keeps T2/T3 history,
+    and its own snapshot unblocks the runs after it. When every earlier snapshot is corrupt the run fails
+    (CorruptObject, exit 2): starting empty would reset every T2/T3 and republish every row.
+    """
     snapshots = list_snapshots(store)
     earlier = [(s, k) for s, k in snapshots if s < slot]
-    if earlier:
-        base_slot, key = earlier[-1]
-        merged, observations = read_state(store, key)
+    corrupt: CorruptObject | None = None
+    for base_slot, key in reversed(earlier):
+        try:
+            merged, observations = read_state(store, key)
+        except CorruptObject as exc:
+            log.warning("skipping a corrupt state snapshot (%s); trying the one before it", exc)
+            corrupt = corrupt or exc
+            continue
         return BaseState(key, base_slot, merged, observations)
+    if corrupt is not None:
+        raise corrupt
     if not snapshots:
         try:
             merged, observations = read_state(store, LATEST_STATE_KEY)
