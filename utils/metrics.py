@@ -68,7 +68,8 @@ class FileMetricsSink:
 
 
 class CloudWatchMetricsSink:
-    """CloudWatch Logs: creates the log group and stream when missing, then puts one event per call.
+    """CloudWatch Logs: creates the log group and stream when missing, then puts one event per call —
+    unless the same line is already among the stream's latest events (a rerun of the slot).
 
     The event timestamp is now (CloudWatch rejects events older than 14 days, so a backfilled slot would be
     refused if stamped with its own time); the slot is in the message. botocore's standard retry mode
@@ -108,6 +109,15 @@ class CloudWatchMetricsSink:
                     raise
         self._ready = True
 
+    def _recently_logged(self, line: str) -> bool:
+        """True when ``line`` is among the stream's latest events (the last two days, newest 100)."""
+        now_ms = int(self.clock() * 1000)
+        response = self.client.get_log_events(
+            logGroupName=self.log_group, logStreamName=self.log_stream, startTime=max(now_ms - 2 * 86_400_000, 0),
+            startFromHead=False, limit=100,
+        )
+        return any(event.get("message") == line for event in response.get("events", []))
+
     def put(self, message: str, slot: datetime) -> None:
         event = {"timestamp": int(self.clock() * 1000), "message": metrics_line(message, slot)}
         last_error = "no attempt"
@@ -117,6 +127,8 @@ class CloudWatchMetricsSink:
             try:
                 if not self._ready:
                     self._ensure_destination()
+                if self._recently_logged(event["message"]):
+                    return  # a rerun of the slot: its line is already in the stream (one line per slot)
                 response = self.client.put_log_events(
                     logGroupName=self.log_group, logStreamName=self.log_stream, logEvents=[event]
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -55,10 +56,11 @@ def test_cloudwatch_sink_creates_group_and_stream_then_events_read_back(cloudwat
     assert client.describe_log_groups()["logGroups"] == []
     sink = open_metrics_sink(settings, logs_client=client)
     sink.put(MESSAGE, SLOT)
-    sink.put(MESSAGE, SLOT)
+    sink.put(MESSAGE, SLOT)  # a rerun of the slot: its line is already there
+    sink.put("other counts", SLOT + timedelta(minutes=10))
     events = client.get_log_events(logGroupName="Collection-Data-Count", logStreamName="Azure-Count",
                                    startFromHead=True)["events"]  # fmt: skip
-    assert [e["message"] for e in events] == [f"2025-12-13T13:00:00Z {MESSAGE}"] * 2
+    assert [e["message"] for e in events] == [f"2025-12-13T13:00:00Z {MESSAGE}", "2025-12-13T13:10:00Z other counts"]
     # The event time is "now", not the (possibly old) slot: CloudWatch refuses events older than 14 days.
     assert all(abs(e["timestamp"] / 1000 - time.time()) < 120 for e in events)
 
@@ -90,6 +92,7 @@ def test_cloudwatch_failures_outlasting_the_retries_raise_run_failed() -> None:
         stubber.add_response("create_log_group", {})
         stubber.add_response("create_log_stream", {})
         for _ in range(3):
+            stubber.add_response("get_log_events", {"events": []})
             stubber.add_client_error("put_log_events", service_error_code="ServiceUnavailableException",
                                      http_status_code=503)  # fmt: skip
         with pytest.raises(RunFailed, match="after 3 attempts: ServiceUnavailableException"):
@@ -104,6 +107,7 @@ def test_cloudwatch_rejected_event_raises_run_failed() -> None:
     with Stubber(client) as stubber:
         stubber.add_response("create_log_group", {})
         stubber.add_response("create_log_stream", {})
+        stubber.add_response("get_log_events", {"events": []})
         stubber.add_response("put_log_events", {"rejectedLogEventsInfo": {"tooOldLogEventEndIndex": 1}})
         with pytest.raises(RunFailed, match="rejected"):
             sink.put(MESSAGE, SLOT)
