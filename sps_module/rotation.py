@@ -98,8 +98,10 @@ def decide(
 
 
 def advance(metadata: dict[str, Any] | None, decision: RotationDecision, slot: datetime) -> dict[str, Any]:
-    """The metadata to store once the slot's raw object is stored (unchanged for a rerun of the same slot)."""
-    if decision.rerun and metadata is not None:
+    """The metadata to store once the slot's raw object is stored: unchanged for the slot already recorded
+    or an older one; otherwise this slot, its count and the next index (also when a rerun found the slot's
+    raw object stored but its metadata write had failed, so the rerun converges to the clean run's state)."""
+    if metadata is not None and valid_metadata(metadata) and slot_iso(slot) <= metadata["last_timestamp"]:
         return dict(metadata)
     return {
         "desired_count_index": (decision.index + 1) % len(DESIRED_COUNTS),

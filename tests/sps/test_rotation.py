@@ -85,3 +85,13 @@ def test_a_late_slot_without_a_raw_object_does_not_move_the_rotation_back():
     decision = decide(later, SLOT)
     assert decision.rerun and not decision.rebuild_workload
     assert advance(later, decision, SLOT) == later
+
+
+def test_a_rerun_after_a_failed_metadata_write_records_the_slot_as_a_clean_run_would():
+    before = meta(1, last="2026-03-04T12:20:00Z", count=1)  # the slot's raw object (count 5) is stored
+    decision = decide(before, SLOT, stored_counts=[5])
+    assert decision.desired_count == 5
+    assert advance(before, decision, SLOT) == advance(before, decide(before, SLOT), SLOT) == {
+        "desired_count_index": 2, "workload_date": "2026-03-04", "last_timestamp": "2026-03-04T12:30:00Z",
+        "last_desired_count": 5,
+    }
