@@ -92,8 +92,7 @@ main() {
   [[ $# -eq 0 ]] || infra::usage_error "unexpected argument(s)"
 
   infra::check_region "${region}"
-  infra::check_pattern "-t" "${tag}" '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$' "a Docker tag (letters, digits, _ . -; max 128)"
-  infra::check_pattern "-n" "${repo}" '^[a-z0-9]+([._/-][a-z0-9]+)*$' "an ECR repository name (lowercase, digits, . _ - /)"
+  infra::check_image_ref "${tag}" "${repo}"
   if [[ -n "${access_key}" || -n "${secret_key}" ]]; then
     [[ -n "${access_key}" && -n "${secret_key}" ]] || infra::usage_error "-a and -s must be given together"
     infra::check_pattern "-a" "${access_key}" '^[A-Z0-9]{16,128}$' "an AWS access key id"

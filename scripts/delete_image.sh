@@ -36,8 +36,7 @@ main() {
   [[ $# -eq 0 ]] || infra::usage_error "unexpected argument(s)"
 
   infra::check_region "${region}"
-  infra::check_pattern "-t" "${tag}" '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$' "a Docker tag (letters, digits, _ . -; max 128)"
-  infra::check_pattern "-n" "${repo}" '^[a-z0-9]+([._/-][a-z0-9]+)*$' "an ECR repository name (lowercase, digits, . _ - /)"
+  infra::check_image_ref "${tag}" "${repo}"
   if [[ -n "${profile}" ]]; then
     infra::check_pattern "-p" "${profile}" '^[A-Za-z0-9_.@+=-]+$' "an AWS CLI profile name"
   fi

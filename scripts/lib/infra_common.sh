@@ -52,6 +52,13 @@ infra::check_region() {
   infra::check_pattern "-r" "$1" '^[a-z]{2}(-gov)?-[a-z]+-[0-9]$' "an AWS region code such as us-west-2"
 }
 
+# infra::check_image_ref TAG REPO
+# Exit 2 unless -t is a Docker tag and -n an ECR repository name.
+infra::check_image_ref() {
+  infra::check_pattern "-t" "$1" '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$' "a Docker tag (letters, digits, _ . -; max 128)"
+  infra::check_pattern "-n" "$2" '^[a-z0-9]+([._/-][a-z0-9]+)*$' "an ECR repository name (lowercase, digits, . _ - /)"
+}
+
 # infra::require_cmd NAME...
 # Exit 1 when a required tool is not on PATH.
 infra::require_cmd() {
