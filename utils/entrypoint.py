@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +33,23 @@ def run_entry(
     """Parse arguments, build settings, run ``main``, map the outcome to an exit code."""
     log = setup_logging(component)
     args = parser.parse_args(argv)  # argparse itself exits 2 on bad usage
+    started = time.monotonic()
+    code = _run(component, log, args, main, env)
+    if code != EXIT_USAGE:  # bad usage stays a one-line message
+        # The kernel's exact peak, next to the orchestrator's sampled one (which can miss a short process).
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        log.info("%s finished (exit %d) in %.1fs, peak RSS %.0f MiB", component, code,
+                 time.monotonic() - started, peak_mib)  # fmt: skip
+    return code
+
+
+def _run(
+    component: str,
+    log: logging.Logger,
+    args: argparse.Namespace,
+    main: Callable[[argparse.Namespace, Settings], int | None],
+    env: Mapping[str, str] | None,
+) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings(os.environ if env is None else env)
