@@ -362,4 +362,5 @@ def test_every_checkov_skip_carries_a_written_reason(stack: Stack):
 
 
 def test_stack_parses_to_json_serialisable_blocks(stack: Stack):
-    json.dumps([stack.resources, stack.data, stack.variables, stack.outputs])
+    text = json.dumps([stack.resources, stack.data, stack.variables, stack.outputs])
+    assert "aws_batch_job_definition" in text and "aws_scheduler_schedule" in text
