@@ -7,11 +7,14 @@ situation                                    desired count                rebuil
 ===========================================  ===========================  ================  =================
 metadata missing or corrupt                  1                            yes               -> 1
 first run of a UTC day (workload_date old)   1                            yes               -> 1
-slot already has a raw SPS object (rerun)    that object's count          no                unchanged
+slot already has a raw SPS object (rerun)    that object's count          no                unchanged*
 same slot again (last_timestamp == slot)     last_desired_count           no                unchanged
 late slot (older than last_timestamp)        DESIRED_COUNTS[index]        no                unchanged
 any other slot of the day                    DESIRED_COUNTS[index]        no                -> index + 1 (wraps)
 ===========================================  ===========================  ================  =================
+
+(*) unless the metadata still names an earlier slot (the first attempt stored the raw object but failed to
+write the metadata): then the slot is recorded as a clean run would have recorded it.
 
 A rerun of an older slot after newer slots ran must probe the count it probed before (its raw object names
 it) and must not move the rotation back, or it would rewrite that slot's published history with another
@@ -43,7 +46,8 @@ class RotationDecision:
         desired_count: the count to probe.
         index: position of ``desired_count`` in ``DESIRED_COUNTS``.
         rebuild_workload: first run of the day (or no usable metadata): rebuild workload and plan.
-        rerun: the same slot was already stored; the metadata must not advance again.
+        rerun: the slot (or a later one) was already handled; for the log — ``advance`` decides from the
+            metadata and the slot alone.
         reason: a short text for the log.
     """
 

@@ -87,10 +87,6 @@ def add_timestamp_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def component_logger(component: str) -> logging.Logger:
-    return logging.getLogger(component)
-
-
 def describe_settings(settings: Settings) -> dict[str, Any]:
     """A secret-free summary for the first log line of a run."""
     return {
