@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from utils.azure_skus import split_arm_sku_name
+from utils.arm_names import split_arm_sku_name
 from utils.constants import PRICE_COLUMNS
 
 # Fields read from each item (azure.md 2.3); absent fields become missing values.

@@ -3,7 +3,7 @@
 ``list_vm_skus`` lists ``Microsoft.Compute/skus`` once per subscription through azure-mgmt-compute and
 returns one row per (sku, location) of ``resourceType == "virtualMachines"`` (the API returns every
 resource type and cannot filter by type server-side, azure.md 4.1). ``vm_skus_frame`` is the pure parser.
-``split_arm_sku_name`` is the one tier/size split every dataset uses (SPEC 6: keep the ARM casing).
+The tier/size split of a name lives in ``utils.arm_names``.
 """
 
 from __future__ import annotations
@@ -22,27 +22,7 @@ from utils.http_retry import RetryPolicy, azure_call_error, status_error
 log = logging.getLogger(__name__)
 
 VM_SKU_COLUMNS = ["Name", "Tier", "Size", "Family", "Region", "Zones", "LocationRestricted", "RestrictedZones"]
-ARM_TIERS = ("Standard", "Basic")
 SKUS_API_VERSION = "2021-07-01"  # Resource SKUs stable spec (azure.md 4.1)
-
-
-def split_arm_sku_name(arm_names: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """ARM size names -> (InstanceTier, InstanceType), split at the first "_", casing kept.
-
-    ``Standard_NC24ads_A100_v4`` -> (``Standard``, ``NC24ads_A100_v4``); ``Basic_A1`` -> (``Basic``,
-    ``A1``). A name whose prefix is not a tier (none seen in Azure's lists) is a Standard size named in
-    full, as the emulator's catalog does (``emulator.names.split_tier``).
-    """
-    names = arm_names.astype(str)
-    if names.empty:
-        return names.copy(), names.copy()
-    parts = names.str.split("_", n=1, expand=True)
-    if parts.shape[1] == 1:
-        parts[1] = None
-    has_tier = parts[0].isin(ARM_TIERS) & parts[1].notna()
-    tier = parts[0].where(has_tier, "Standard")
-    size = parts[1].where(has_tier, names)
-    return tier, size
 
 
 def _restrictions(sku: dict[str, Any], region: str) -> tuple[bool, str]:

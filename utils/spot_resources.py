@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from utils.azure_skus import split_arm_sku_name
+from utils.arm_names import split_arm_sku_name
 from utils.constants import IF_COLUMNS
 from utils.errors import RetriableError, RunFailed
 from utils.http_retry import RetryPolicy, azure_call_error

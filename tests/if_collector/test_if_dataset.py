@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from utils.azure_skus import NextLinkPaging, split_arm_sku_name, vm_skus_frame
+from utils.arm_names import split_arm_sku_name
+from utils.azure_skus import NextLinkPaging, vm_skus_frame
 from utils.constants import IF_COLUMNS
 from utils.errors import RetriableError, RunFailed
 from utils.spot_resources import (
