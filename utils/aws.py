@@ -15,10 +15,15 @@ from botocore.config import Config
 _RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
 
 
-def aws_client(service: str, settings: Any, session: boto3.session.Session | None = None) -> Any:
-    """A boto3 client for ``service`` honouring ``settings.aws_region`` and ``settings.aws_endpoint_url``."""
+def aws_client(
+    service: str, settings: Any, session: boto3.session.Session | None = None, *, region: str | None = None
+) -> Any:
+    """A boto3 client for ``service`` honouring ``settings.aws_region`` and ``settings.aws_endpoint_url``.
+
+    ``region`` overrides the job's region for a resource that lives elsewhere (the DynamoDB auth table).
+    """
     session = session or boto3.session.Session()
-    kwargs: dict[str, Any] = {"region_name": settings.aws_region, "config": _RETRY_CONFIG}
+    kwargs: dict[str, Any] = {"region_name": region or settings.aws_region, "config": _RETRY_CONFIG}
     if settings.aws_endpoint_url:
         kwargs["endpoint_url"] = settings.aws_endpoint_url
     return session.client(service, **kwargs)

@@ -10,8 +10,13 @@ Where the credential comes from, in order:
    are refreshed, exactly as with the real one.
 2. a service principal in the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
    AZURE_SUBSCRIPTION_IDS) -> ``azure.identity.ClientSecretCredential``;
-3. the DynamoDB table ``AZURE_AUTH_TABLE`` (SpotLake's ``AzureAuth``), item ``id = AZURE_AUTH_ITEM`` with
-   attributes TenantId, ClientId, ClientSecret, SubscriptionId (one id or a comma-separated list).
+3. the DynamoDB table ``AZURE_AUTH_TABLE`` (SpotLake's ``AzureAuth``) in ``AZURE_AUTH_REGION`` (default: the
+   job's region), item ``id = AZURE_AUTH_ITEM``, in either of two layouts (detected per item):
+   - SpotLake's production item (``id = 'login_auth_az_true'``, table in us-east-1): one map attribute
+     ``data`` with ``tenant_id``, ``client_id``, ``client_secret`` and ``subscriptions`` (comma-separated);
+     layout as SpotLake's Azure collector reads it (public repository ddps-lab/spotlake, ``collector/
+     spot-dataset/azure``, observed January 2026);
+   - the flat item: attributes TenantId, ClientId, ClientSecret, SubscriptionId (one id or a comma list).
 
 A missing or refused credential raises ``RunFailed`` with a message that never contains the secret.
 """
@@ -213,24 +218,59 @@ def load_azure_auth(
     return AzureAuth(credential, subs, azure.arm_endpoint, azure.prices_endpoint)
 
 
+# Flat layout attribute -> the data-map key holding the same value.
+_FLAT_TO_MAP = {"TenantId": "tenant_id", "ClientId": "client_id", "ClientSecret": "client_secret",
+                "SubscriptionId": "subscriptions"}  # fmt: skip
+
+
+def credential_from_item(item: dict[str, Any], item_id: str) -> tuple[str, str, str, tuple[str, ...]]:
+    """(tenant, client id, client secret, subscription ids) from a DynamoDB item in wire format.
+
+    The item carries either a map attribute ``data`` (SpotLake's production layout) or the flat attributes;
+    an item with a ``data`` attribute is read as the map layout only, so a half-migrated item is refused
+    rather than mixed. Messages name the item, the layout and the missing field names, never a value.
+
+    Raises:
+        RunFailed: ``data`` is not a map, or a field is missing, empty or not a string.
+    """
+    if "data" in item:
+        data = item["data"]
+        if not isinstance(data, dict) or not isinstance(data.get("M"), dict):
+            raise RunFailed(f"Azure credential item id={item_id!r}: attribute 'data' is not a map")
+        fields, names, layout = data["M"], list(_FLAT_TO_MAP.values()), "data map"
+    else:
+        fields, names, layout = item, list(_FLAT_TO_MAP), "flat"
+    values: dict[str, str] = {}
+    for name in names:
+        attr = fields.get(name)
+        value = attr.get("S") if isinstance(attr, dict) else None
+        if isinstance(value, str) and value.strip():
+            values[name] = value.strip()
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise RunFailed(f"Azure credential item id={item_id!r} ({layout} layout) lacks string fields {missing}")
+    tenant, client, secret, subscriptions = (values[name] for name in names)
+    subs = tuple(s.strip() for s in subscriptions.split(",") if s.strip())
+    if not subs:
+        raise RunFailed(f"Azure credential item id={item_id!r} ({layout} layout) lists no subscription")
+    return tenant, client, secret, subs
+
+
 def _credential_from_dynamodb(settings: Any, client: Any) -> tuple[str, str, str, tuple[str, ...]]:
     azure = settings.azure
+    where = f"DynamoDB table {azure.auth_table!r} in {azure.auth_region}"
     if client is None:
         from utils.aws import aws_client
 
-        client = aws_client("dynamodb", settings)
+        client = aws_client("dynamodb", settings, region=azure.auth_region)
     try:
         response = client.get_item(TableName=azure.auth_table, Key={"id": {"S": azure.auth_item}}, ConsistentRead=True)
     except Exception as exc:  # botocore ClientError / EndpointConnectionError: say which, never the item
-        raise RunFailed(
-            f"cannot read Azure credential from DynamoDB table {azure.auth_table!r}: {type(exc).__name__}"
-        ) from None
+        response = getattr(exc, "response", None)
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+        hint = " (is AZURE_AUTH_REGION the table's region?)" if code == "ResourceNotFoundException" else ""
+        raise RunFailed(f"cannot read Azure credential from {where}: {code or type(exc).__name__}{hint}") from None
     item = response.get("Item")
     if not item:
-        raise RunFailed(f"DynamoDB table {azure.auth_table!r} has no item with id={azure.auth_item!r}")
-    values = {name: next(iter(attr.values())) for name, attr in item.items()}
-    missing = [k for k in ("TenantId", "ClientId", "ClientSecret", "SubscriptionId") if not values.get(k)]
-    if missing:
-        raise RunFailed(f"Azure credential item id={azure.auth_item!r} lacks attributes {missing}")
-    subs = tuple(s.strip() for s in str(values["SubscriptionId"]).split(",") if s.strip())
-    return str(values["TenantId"]), str(values["ClientId"]), str(values["ClientSecret"]), subs
+        raise RunFailed(f"{where} has no item with id={azure.auth_item!r}")
+    return credential_from_item(item, azure.auth_item)

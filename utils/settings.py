@@ -8,6 +8,7 @@ out of ``repr`` so a logged settings object never leaks them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,8 @@ class AzureConfig:
     arm_endpoint: str
     prices_endpoint: str
     authority: str
+    # Region of the DynamoDB auth table (SpotLake's AzureAuth lives in us-east-1 whatever the job's region).
+    auth_region: str = "us-west-2"
 
     @property
     def has_service_principal(self) -> bool:
@@ -221,6 +224,10 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
     cwd = cwd or Path.cwd()
     store = _parse_store(env.get("SPOTLAKE_STORE") or DEFAULT_STORE, cwd)
     subs = tuple(s.strip() for s in env.get("AZURE_SUBSCRIPTION_IDS", "").split(",") if s.strip())
+    aws_region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-west-2"
+    auth_region = env.get("AZURE_AUTH_REGION") or aws_region
+    if env.get("AZURE_AUTH_REGION") and not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", auth_region):
+        raise ConfigError(f"AZURE_AUTH_REGION={auth_region!r}: expected an AWS region code such as us-east-1")
     azure = AzureConfig(
         tenant_id=env.get("AZURE_TENANT_ID") or None,
         client_id=env.get("AZURE_CLIENT_ID") or None,
@@ -233,6 +240,7 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
             "AZURE_PRICES_ENDPOINT", env.get("AZURE_PRICES_ENDPOINT") or DEFAULT_PRICES_ENDPOINT
         ),
         authority=_http_url("AZURE_AUTHORITY", env.get("AZURE_AUTHORITY") or DEFAULT_AUTHORITY),
+        auth_region=auth_region,
     )
     has_credential = azure.has_service_principal or azure.auth_table is not None
     emulator_flag = _flag(env, "SPOTLAKE_AZURE_EMULATOR")
@@ -278,7 +286,7 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
             catalog=catalog,
             subscriptions=_int(env, "SPOTLAKE_EMULATOR_SUBSCRIPTIONS", 12),
         ),
-        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-west-2",
+        aws_region=aws_region,
         aws_endpoint_url=aws_endpoint,
         sps_key_file=Path(env.get("SPS_KEY_FILE") or "/tmp/sps_key.txt"),
         public_read=bool(_flag(env, "SPOTLAKE_PUBLIC_READ")),
