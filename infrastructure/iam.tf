@@ -92,7 +92,7 @@ data "aws_iam_policy_document" "job" {
   statement {
     sid       = "StoreObjects"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["arn:${local.partition}:s3:::${var.bucket_name}/${local.object_prefix}*"]
+    resources = ["${local.store_arn}*"]
   }
 
   statement {
@@ -112,7 +112,7 @@ data "aws_iam_policy_document" "job" {
   statement {
     sid       = "AzureAuthRead"
     actions   = ["dynamodb:GetItem"]
-    resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.azure_auth_table}"]
+    resources = ["arn:${local.partition}:dynamodb:${local.auth_region}:${local.account_id}:table/${var.azure_auth_table}"]
   }
 
   statement {
@@ -126,6 +126,26 @@ resource "aws_iam_role_policy" "job" {
   name   = "${var.name_prefix}-job"
   role   = aws_iam_role.job.id
   policy = data.aws_iam_policy_document.job.json
+}
+
+# Public-read ACLs only when public_read is on, and only on the public keys: PutObject with an ACL needs
+# s3:PutObjectAcl as well (docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html, observed 2026-12).
+data "aws_iam_policy_document" "job_public_read" {
+  count = var.public_read ? 1 : 0
+
+  statement {
+    sid       = "PublicObjectAcl"
+    actions   = ["s3:PutObjectAcl"]
+    resources = local.public_object_arns
+  }
+}
+
+resource "aws_iam_role_policy" "job_public_read" {
+  count = var.public_read ? 1 : 0
+
+  name   = "${var.name_prefix}-job-public-read"
+  role   = aws_iam_role.job.id
+  policy = data.aws_iam_policy_document.job_public_read[0].json
 }
 
 # Timestream only when a database is configured (LiveAnalytics is closed to new accounts; without it the

@@ -80,14 +80,22 @@ variable "bucket_name" {
 }
 
 variable "bucket_prefix" {
-  description = "Key prefix inside the bucket for every object of the store; empty for the bucket root."
+  description = "Key prefix inside the bucket for every object of the store; the job's S3 permissions cover only this prefix. \"\" (the whole bucket) only for a bucket the collector owns alone, e.g. a SpotLake drop-in that publishes at the bucket root."
   type        = string
-  default     = ""
+  default     = "collector"
 
+  # No "*" or "?" (IAM wildcards: the policy would cover more than the prefix), no "$" (IAM policy variables),
+  # no "." or ".." segments, no empty segments.
   validation {
-    condition     = var.bucket_prefix == "" || can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", var.bucket_prefix))
-    error_message = "bucket_prefix must be empty or path segments without leading/trailing slashes."
+    condition     = var.bucket_prefix == "" || (can(regex("^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$", var.bucket_prefix)) && !can(regex("(^|/)\\.{1,2}(/|$)", var.bucket_prefix)))
+    error_message = "bucket_prefix must be path segments of letters, digits and ! _ . ' ( ) - without leading/trailing slashes, \".\" or \"..\" segments, or wildcards; \"\" means the whole bucket."
   }
+}
+
+variable "public_read" {
+  description = "Publish the public objects (latest JSON, CSV.gz archive, query selectors, reports) with a public-read ACL, as SpotLake's CDN reads them: sets SPOTLAKE_PUBLIC_READ=1 and grants s3:PutObjectAcl on exactly those keys. A bucket with ACLs disabled still works (the objects are written without the ACL)."
+  type        = bool
+  default     = true
 }
 
 variable "timestream_database" {
@@ -146,13 +154,24 @@ variable "azure_auth_table" {
 }
 
 variable "azure_auth_item" {
-  description = "Value of the partition key id of the auth item to use (AZURE_AUTH_ITEM)."
+  description = "Value of the partition key id of the auth item to use (AZURE_AUTH_ITEM); SpotLake's production item is login_auth_az_true (one map attribute data with tenant_id, client_id, client_secret, subscriptions)."
   type        = string
-  default     = "default"
+  default     = "login_auth_az_true"
 
   validation {
     condition     = length(var.azure_auth_item) > 0 && length(var.azure_auth_item) <= 1024
     error_message = "azure_auth_item must be 1-1024 characters."
+  }
+}
+
+variable "azure_auth_region" {
+  description = "Region of the DynamoDB auth table (AZURE_AUTH_REGION); SpotLake's AzureAuth is in us-east-1. Empty: the stack's region."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.azure_auth_region == "" || can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.azure_auth_region))
+    error_message = "azure_auth_region must be empty or an AWS region code such as us-east-1."
   }
 }
 

@@ -46,8 +46,8 @@ def test_every_variable_has_a_description_and_a_type(stack: Stack):
     [
         "region", "vpc_id", "subnet_ids", "security_group_ids", "image_uri", "bucket_name", "bucket_prefix",
         "timestream_database", "timestream_table", "metrics_log_group", "metrics_log_stream", "azure_auth_table",
-        "slack_webhook_parameter_name", "slack_webhook_url", "vcpu", "memory", "instance_types", "max_vcpus",
-        "job_timeout_seconds", "schedule_expression",
+        "azure_auth_item", "azure_auth_region", "slack_webhook_parameter_name", "slack_webhook_url", "vcpu",
+        "memory", "instance_types", "max_vcpus", "job_timeout_seconds", "schedule_expression",
     ],
 )  # fmt: skip
 def test_the_required_inputs_exist_with_a_validation_block(stack: Stack, name: str):
@@ -152,6 +152,9 @@ def test_job_environment_points_the_collector_at_the_deployed_stores(stack: Stac
         "SPOTLAKE_AZURE_EMULATOR": '"0"',
         "AZURE_AUTH_TABLE": "var.azure_auth_table",
         "AZURE_AUTH_ITEM": "var.azure_auth_item",
+        "AZURE_AUTH_REGION": "local.auth_region",
+        "SPOTLAKE_PUBLIC_READ": 'var.public_read ? "1" : "0"',
+        "SPOTLAKE_LEASE_TTL": "tostring(var.job_timeout_seconds + 30)",
         "SPOTLAKE_SLACK_SSM_PARAMETER": "var.slack_webhook_parameter_name",
         "AWS_REGION": "var.region",
         "AWS_DEFAULT_REGION": "var.region",
@@ -240,7 +243,8 @@ def test_job_role_s3_access_is_limited_to_the_bucket_prefix(stack: Stack):
     ]
     objects = statements["StoreObjects"]
     assert sorted(objects["actions"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-    assert objects["resources"] == ["arn:${local.partition}:s3:::${var.bucket_name}/${local.object_prefix}*"]
+    assert objects["resources"] == ["${local.store_arn}*"]
+    assert stack.locals["store_arn"] == "arn:${local.partition}:s3:::${var.bucket_name}/${local.object_prefix}"
     assert stack.locals["object_prefix"] == '${var.bucket_prefix == "" ? "" : "${var.bucket_prefix}/"}'
 
 
@@ -263,8 +267,9 @@ def test_job_role_logs_dynamodb_and_ssm_access_is_scoped_to_one_resource_each(st
     auth = statements["AzureAuthRead"]
     assert auth["actions"] == ["dynamodb:GetItem"]
     assert auth["resources"] == [
-        "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.azure_auth_table}"
+        "arn:${local.partition}:dynamodb:${local.auth_region}:${local.account_id}:table/${var.azure_auth_table}"
     ]
+    assert stack.locals["auth_region"] == '${var.azure_auth_region == "" ? var.region : var.azure_auth_region}'
     webhook = statements["WebhookRead"]
     assert webhook["actions"] == ["ssm:GetParameter"]
     assert webhook["resources"] == ["${local.webhook_parameter_arn}"]
