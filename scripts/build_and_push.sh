@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Build the collector image for linux/amd64 and linux/arm64 (Graviton Spot) and push it to Amazon ECR.
 #
-# Usage: scripts/build_and_push.sh [-r REGION] [-p PROFILE] [-a ACCESS_KEY_ID -s SECRET_ACCESS_KEY]
-#                                  [-t TAG] [-n REPOSITORY] [-h]
+# Usage: scripts/build_and_push.sh [-r REGION] [-p PROFILE] [-c CREDENTIALS_FILE] [-t TAG] [-n REPOSITORY] [-h]
 #   -r  AWS region of the ECR repository (default us-west-2)
-#   -p  AWS CLI profile (optional)
-#   -a  AWS access key id  } optional, given together; they authenticate only this script's own `aws` calls and
-#   -s  AWS secret key     } never reach `docker` or the image (the job runs with its Batch job role)
+#   -p  AWS CLI profile (optional; with -c, the section of that file, default "default")
+#   -c  AWS shared-credentials file (INI, as ~/.aws/credentials) for this script's own `aws` calls (optional)
 #   -t  image tag (default latest)
 #   -n  ECR repository name (default spotlake-azure-batch); created (scan on push) when missing
 #   -h  this help
-# Environment: the usual AWS CLI variables (AWS_PROFILE, AWS_ENDPOINT_URL, ...) when -p/-a/-s are not given.
+# Credentials never go on the command line (argv is visible to every local user and lands in shell history):
+# use -p, -c, or the usual AWS variables in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+# AWS_SESSION_TOKEN, AWS_PROFILE, AWS_ENDPOINT_URL, ...). They authenticate only the `aws` calls and never
+# reach `docker` or the image (the job runs with its Batch job role). The former -a/-s options are refused.
 # Needs: aws (CLI v1 or v2), docker with the buildx plugin and a running engine (cross builds use QEMU/binfmt).
 # Prints the pushed image URI (REGISTRY/REPOSITORY:TAG) as the last line of stdout, for deploy_infra.sh -i.
 # Exit codes: 0 pushed, 1 a tool or AWS call failed, 2 bad usage.
@@ -29,7 +30,8 @@ usage() {
 # build::docker ARGS...
 # Run docker without any AWS credential in its environment: it needs none (login uses --password-stdin).
 build::docker() {
-  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN docker "$@"
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_SHARED_CREDENTIALS_FILE \
+    docker "$@"
 }
 
 # build::ensure_repository NAME
@@ -73,14 +75,17 @@ build::ensure_builder() {
 }
 
 main() {
-  local region="${INFRA_DEFAULT_REGION}" profile="" access_key="" secret_key="" tag="latest"
+  local region="${INFRA_DEFAULT_REGION}" profile="" credentials_file="" tag="latest"
   local repo="spotlake-azure-batch" opt
-  while getopts ':r:p:a:s:t:n:h' opt; do
+  while getopts ':r:p:c:t:n:ash' opt; do
     case "${opt}" in
       r) region="${OPTARG}" ;;
       p) profile="${OPTARG}" ;;
-      a) access_key="${OPTARG}" ;;
-      s) secret_key="${OPTARG}" ;;
+      c) credentials_file="${OPTARG}" ;;
+      a | s)
+        # Taken without a value so that the secret that may follow is never parsed, echoed or kept.
+        infra::usage_error "-${opt} was removed: credentials never go on a command line; export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use -p PROFILE or -c CREDENTIALS_FILE"
+        ;;
       t) tag="${OPTARG}" ;;
       n) repo="${OPTARG}" ;;
       h) usage; exit 0 ;;
@@ -93,9 +98,10 @@ main() {
 
   infra::check_region "${region}"
   infra::check_image_ref "${tag}" "${repo}"
-  if [[ -n "${access_key}" || -n "${secret_key}" ]]; then
-    [[ -n "${access_key}" && -n "${secret_key}" ]] || infra::usage_error "-a and -s must be given together"
-    infra::check_pattern "-a" "${access_key}" '^[A-Z0-9]{16,128}$' "an AWS access key id"
+  if [[ -n "${credentials_file}" ]]; then
+    [[ -f "${credentials_file}" && -r "${credentials_file}" ]] \
+      || infra::usage_error "-c: ${credentials_file} is not a readable file"
+    credentials_file="$(cd "$(dirname "${credentials_file}")" && pwd)/$(basename "${credentials_file}")"
   fi
   if [[ -n "${profile}" ]]; then
     infra::check_pattern "-p" "${profile}" '^[A-Za-z0-9_.@+=-]+$' "an AWS CLI profile name"
@@ -104,10 +110,10 @@ main() {
 
   export AWS_REGION="${region}" AWS_DEFAULT_REGION="${region}"
   [[ -z "${profile}" ]] || export AWS_PROFILE="${profile}"
-  if [[ -n "${access_key}" ]]; then
-    # Only this process and its aws children see them; build::docker strips them again.
-    export AWS_ACCESS_KEY_ID="${access_key}" AWS_SECRET_ACCESS_KEY="${secret_key}"
-    unset AWS_SESSION_TOKEN
+  if [[ -n "${credentials_file}" ]]; then
+    # The file's keys win over any in the environment; build::docker strips the variable again.
+    export AWS_SHARED_CREDENTIALS_FILE="${credentials_file}"
+    unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
   fi
 
   local repo_uri registry image root

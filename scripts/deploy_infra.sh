@@ -3,16 +3,27 @@
 # failure notifier) with Terraform from infrastructure/.
 #
 # Usage: scripts/deploy_infra.sh -v VPC_ID -s SUBNETS_JSON -g SECURITY_GROUPS_JSON -i IMAGE_URI
-#                                [-r REGION] [-b BUCKET] [-p PROFILE] [-w SLACK_WEBHOOK_URL] [-y] [-h]
+#                                [-r REGION] [-b BUCKET] [-P PREFIX] [-T TIMESERIES] [-N]
+#                                [-A AUTH_TABLE] [-I AUTH_ITEM] [-R AUTH_REGION]
+#                                [-p PROFILE] [-w WEBHOOK_FILE] [-y] [-h]
 #   -v  VPC id (required), e.g. vpc-0123456789abcdef0
-#   -s  subnet ids as a JSON list (required), e.g. '["subnet-0123456789abcdef0"]'
+#   -s  subnet ids as a JSON list (required), e.g. '["subnet-0123456789abcdef0"]'; they need outbound internet
 #   -g  security group ids as a JSON list (required), e.g. '["sg-0123456789abcdef0"]'
 #   -i  image URI (required; the last line printed by build_and_push.sh)
-#   -r  AWS region (default us-west-2)
-#   -b  S3 bucket of the store (default spotlake)
+#   -r  AWS region of the stack (default us-west-2)
+#   -b  existing S3 bucket of the store (default spotlake)
+#   -P  key prefix of the store in the bucket (default collector); -P '' is the whole bucket (a bucket the
+#       collector owns alone, or the SpotLake drop-in that publishes at the root)
+#   -T  change-record sink: timestream:DATABASE/TABLE (default timestream:spotlake/azure; both must exist) or
+#       parquet (files in the store; for accounts without Timestream for LiveAnalytics)
+#   -N  no public-read ACLs on the public objects (default: public, as SpotLake serves them)
+#   -A  DynamoDB table holding the Azure credential (default AzureAuth)
+#   -I  id of the credential item (default login_auth_az_true)
+#   -R  region of that table (default: the stack's region; SpotLake's AzureAuth is in us-east-1)
 #   -p  AWS CLI profile (optional)
-#   -w  Slack webhook URL (optional): stored as the SSM SecureString error_notification_slack_webhook_url
-#       and turns on the failure notifier; Terraform only ever sees the parameter name
+#   -w  file whose first line is the Slack webhook URL, or - to read it from stdin (optional): stored as the
+#       SSM SecureString error_notification_slack_webhook_url and turns on the failure notifier; the URL is
+#       never an argument (of this script, aws or terraform) and Terraform only ever sees the parameter name
 #   -y  apply without the interactive approval prompt
 #   -h  this help
 # Environment: the usual AWS variables (AWS_PROFILE, credentials) for aws and the Terraform AWS provider.

@@ -2,8 +2,10 @@
 # Tear down the collector stack created by deploy_infra.sh (terraform destroy in infrastructure/).
 #
 # Usage: scripts/destroy_infra.sh -v VPC_ID -s SUBNETS_JSON -g SECURITY_GROUPS_JSON -i IMAGE_URI
-#                                 [-r REGION] [-b BUCKET] [-p PROFILE] [-y] [-h]
-#   -v, -s, -g, -i, -r, -b, -p  as for deploy_infra.sh (Terraform needs the same variables to plan a destroy)
+#                                 [-r REGION] [-b BUCKET] [-P PREFIX] [-T TIMESERIES] [-N]
+#                                 [-A AUTH_TABLE] [-I AUTH_ITEM] [-R AUTH_REGION] [-p PROFILE] [-y] [-h]
+#   -v -s -g -i -r -b -P -T -N -A -I -R -p  as for deploy_infra.sh (Terraform plans a destroy with the same
+#       variables: give the options the deploy was given)
 #   -y  destroy without the interactive approval prompt
 #   -h  this help
 # The S3 bucket, the Timestream table, the DynamoDB auth table and the ECR image are not managed here and stay.

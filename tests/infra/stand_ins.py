@@ -25,6 +25,7 @@ record() {
   [[ -z "${AWS_ACCESS_KEY_ID:-}" ]] || flags+="AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID},"
   [[ -z "${AWS_SECRET_ACCESS_KEY:-}" ]] || flags+="AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY},"
   [[ -z "${AWS_PROFILE:-}" ]] || flags+="AWS_PROFILE=${AWS_PROFILE},"
+  [[ -z "${AWS_SHARED_CREDENTIALS_FILE:-}" ]] || flags+="AWS_SHARED_CREDENTIALS_FILE=${AWS_SHARED_CREDENTIALS_FILE},"
   flags+="AWS_REGION=${AWS_REGION:-}"
   { printf '%s\x1f%s' "${tool}" "${flags}"; printf '\x1f%s' "$@"; printf '\n'; } >>"${STAND_IN_LOG}"
 }
@@ -145,8 +146,11 @@ def read_calls(log: Path) -> list[Call]:
     return calls
 
 
-def run_script(script: Path, args: list[str], work: Path, extra_env: dict[str, str] | None = None) -> Run:
-    """Run ``script`` with ``args`` under a minimal environment whose PATH starts with the stand-ins."""
+def run_script(
+    script: Path, args: list[str], work: Path, extra_env: dict[str, str] | None = None, stdin: str = ""
+) -> Run:
+    """Run ``script`` with ``args`` (and ``stdin``) under a minimal environment whose PATH starts with the
+    stand-ins."""
     bin_dir = work / "bin"
     install(bin_dir)
     log_dir = work / "log"
@@ -163,6 +167,7 @@ def run_script(script: Path, args: list[str], work: Path, extra_env: dict[str, s
     (work / "tmp").mkdir(exist_ok=True)
     env.update(extra_env or {})
     result = subprocess.run(
-        ["bash", str(script), *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+        ["bash", str(script), *args], env=env, input=stdin, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
     return Run(result.returncode, result.stdout, result.stderr, read_calls(log), log_dir)

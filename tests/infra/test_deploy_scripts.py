@@ -44,8 +44,10 @@ def everything_printed_and_passed(run: Run) -> str:
     [
         (["-r"], "option without value"),
         (["-x", "1"], "unknown option"),
-        (["-a", ACCESS_KEY], "access key without secret"),
-        (["-s", SECRET_KEY], "secret without access key"),
+        (["-a", ACCESS_KEY], "access key on the command line (removed)"),
+        (["-s", SECRET_KEY], "secret key on the command line (removed)"),
+        (["-a", ACCESS_KEY, "-s", SECRET_KEY], "both keys on the command line (removed)"),
+        (["-c", "/nonexistent/credentials"], "credentials file that does not exist"),
         (["-r", "Oregon"], "region not a region code"),
         (["-t", "bad tag"], "tag with a space"),
         (["-n", "Upper/Case"], "repository name with capitals"),
@@ -60,8 +62,18 @@ def test_build_and_push_rejects_bad_usage_with_exit_2_and_usage(tmp_path: Path, 
     assert SECRET_KEY not in run.stderr
 
 
+def test_build_and_push_refuses_keys_on_the_command_line_and_says_where_they_go(tmp_path: Path):
+    run = run_script(BUILD, ["-a", ACCESS_KEY, "-s", SECRET_KEY], tmp_path)
+
+    assert_usage_error(run)
+    assert "-a was removed: credentials never go on a command line" in run.stderr
+    assert "AWS_SECRET_ACCESS_KEY" in run.stderr and "-c CREDENTIALS_FILE" in run.stderr
+    assert ACCESS_KEY not in run.stderr and SECRET_KEY not in run.stderr
+
+
 def test_build_and_push_logs_in_builds_both_architectures_and_pushes(tmp_path: Path):
-    run = run_script(BUILD, ["-r", "eu-west-1", "-a", ACCESS_KEY, "-s", SECRET_KEY, "-t", "v1.2"], tmp_path)
+    run = run_script(BUILD, ["-r", "eu-west-1", "-t", "v1.2"], tmp_path,
+                     {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY})  # fmt: skip
 
     assert run.returncode == 0, run.stderr
     registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
@@ -85,7 +97,7 @@ def test_build_and_push_logs_in_builds_both_architectures_and_pushes(tmp_path: P
 
 
 def test_build_and_push_keeps_the_secret_key_away_from_docker_and_output(tmp_path: Path):
-    run = run_script(BUILD, ["-a", ACCESS_KEY, "-s", SECRET_KEY], tmp_path)
+    run = run_script(BUILD, [], tmp_path, {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY})
 
     assert run.returncode == 0, run.stderr
     for call in run.of("docker"):
@@ -99,6 +111,25 @@ def test_build_and_push_keeps_the_secret_key_away_from_docker_and_output(tmp_pat
         assert call.env.get("AWS_SECRET_ACCESS_KEY") == SECRET_KEY
         assert call.env.get("AWS_REGION") == "us-west-2"
         assert SECRET_KEY not in call.argv
+
+
+def test_build_and_push_reads_keys_from_a_credentials_file_only_for_its_aws_calls(tmp_path: Path):
+    credentials = tmp_path / "creds" / "ci.ini"
+    credentials.parent.mkdir()
+    credentials.write_text(f"[ci]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n")
+    credentials.chmod(0o600)
+    # Keys in the environment are dropped in favour of the file's.
+    run = run_script(BUILD, ["-c", str(credentials), "-p", "ci"], tmp_path,
+                     {"AWS_ACCESS_KEY_ID": "AKIDFROMTHEENVIRON", "AWS_SECRET_ACCESS_KEY": "env-secret"})  # fmt: skip
+
+    assert run.returncode == 0, run.stderr
+    for call in run.of("aws"):
+        assert call.env.get("AWS_SHARED_CREDENTIALS_FILE") == str(credentials)
+        assert call.env.get("AWS_PROFILE") == "ci"
+        assert "AWS_ACCESS_KEY_ID" not in call.env and "AWS_SECRET_ACCESS_KEY" not in call.env
+    for call in run.of("docker"):
+        assert "AWS_SHARED_CREDENTIALS_FILE" not in call.env
+    assert SECRET_KEY not in everything_printed_and_passed(run)
 
 
 def test_build_and_push_creates_a_missing_repository_with_scan_on_push(tmp_path: Path):
@@ -197,6 +228,13 @@ def test_deploy_runs_terraform_init_then_apply_with_every_variable(tmp_path: Pat
         "security_group_ids": '["sg-0123456789abcdef0"]',
         "image_uri": IMAGE,
         "bucket_name": "my-spotlake",
+        "bucket_prefix": "collector",
+        "timestream_database": "spotlake",
+        "timestream_table": "azure",
+        "azure_auth_table": "AzureAuth",
+        "azure_auth_item": "login_auth_az_true",
+        "azure_auth_region": "",
+        "public_read": "true",
         "slack_webhook_parameter_name": "error_notification_slack_webhook_url",
     }
     assert all(c.env.get("AWS_PROFILE") == "ops" and c.env.get("AWS_REGION") == "us-east-1" for c in run.calls)
@@ -212,8 +250,20 @@ def test_deploy_defaults_to_us_west_2_and_the_spotlake_bucket_and_y_skips_the_pr
     assert "-auto-approve" in apply
 
 
-def test_deploy_stores_the_webhook_in_ssm_and_gives_terraform_only_the_parameter_name(tmp_path: Path):
-    run = run_script(DEPLOY, [*STACK_ARGS, "-w", WEBHOOK], tmp_path)
+def write_webhook_file(tmp_path: Path, text: str = WEBHOOK + "\n") -> Path:
+    path = tmp_path / "secrets" / "webhook.txt"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_deploy_stores_the_webhook_in_ssm_and_gives_terraform_only_the_parameter_name(tmp_path: Path, source: str):
+    if source == "file":
+        run = run_script(DEPLOY, [*STACK_ARGS, "-w", str(write_webhook_file(tmp_path))], tmp_path)
+    else:
+        run = run_script(DEPLOY, [*STACK_ARGS, "-w", "-"], tmp_path, stdin=WEBHOOK + "\n")
 
     assert run.returncode == 0, run.stderr
     assert [(c.tool, c.argv[:2]) for c in run.calls] == [
@@ -233,12 +283,70 @@ def test_deploy_stores_the_webhook_in_ssm_and_gives_terraform_only_the_parameter
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def test_deploy_rejects_a_webhook_that_is_not_https_without_echoing_it(tmp_path: Path):
-    secret = "http://hooks.example/plain-secret-token"
-    run = run_script(DEPLOY, [*STACK_ARGS, "-w", secret], tmp_path)
+@pytest.mark.parametrize("url", [WEBHOOK, "http://hooks.example/plain-secret-token"])
+def test_deploy_refuses_a_webhook_url_on_the_command_line_without_echoing_it(tmp_path: Path, url: str):
+    run = run_script(DEPLOY, [*STACK_ARGS, "-w", url], tmp_path)
 
     assert_usage_error(run)
-    assert secret not in run.stderr
+    assert "-w takes a FILE holding the webhook URL" in run.stderr
+    assert url not in run.stderr and "hooks." not in run.stderr
+    assert run.calls == []
+
+
+@pytest.mark.parametrize(
+    "content", ["http://hooks.example/plain-secret-token\n", "", "\n", "not a url at all\n", "https://a b\n"],
+    ids=["http", "empty", "blank-line", "text", "space"],
+)  # fmt: skip
+def test_deploy_rejects_a_webhook_file_without_an_https_url_and_never_echoes_it(tmp_path: Path, content: str):
+    run = run_script(DEPLOY, [*STACK_ARGS, "-w", str(write_webhook_file(tmp_path, content))], tmp_path)
+
+    assert_usage_error(run)
+    assert run.calls == []
+    if content.strip():
+        assert content.strip() not in run.stderr
+
+
+def test_deploy_rejects_a_missing_webhook_file(tmp_path: Path):
+    run = run_script(DEPLOY, [*STACK_ARGS, "-w", str(tmp_path / "nope.txt")], tmp_path)
+
+    assert_usage_error(run)
+    assert "is not a readable file" in run.stderr
+
+
+def test_deploy_passes_the_parquet_sink_prefix_auth_item_and_private_objects_to_terraform(tmp_path: Path):
+    args = [*STACK_ARGS, "-T", "parquet", "-P", "spotlake/azure", "-A", "OtherAuth", "-I", "item-2",
+            "-R", "us-east-1", "-N"]  # fmt: skip
+    run = run_script(DEPLOY, args, tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    variables = tf_vars(run.calls[-1].argv)
+    assert variables["timestream_database"] == ""  # the stack's switch to the Parquet sink
+    assert variables["bucket_prefix"] == "spotlake/azure"
+    assert (variables["azure_auth_table"], variables["azure_auth_item"]) == ("OtherAuth", "item-2")
+    assert variables["azure_auth_region"] == "us-east-1"
+    assert variables["public_read"] == "false"
+
+
+def test_deploy_takes_a_named_timestream_table_and_an_explicit_bucket_root(tmp_path: Path):
+    run = run_script(DEPLOY, [*STACK_ARGS, "-T", "timestream:lake_db/azure_v2", "-P", ""], tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    variables = tf_vars(run.calls[-1].argv)
+    assert (variables["timestream_database"], variables["timestream_table"]) == ("lake_db", "azure_v2")
+    assert variables["bucket_prefix"] == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("-P", "*"), ("-P", "collector/*"), ("-P", "a?b"), ("-P", "/collector"), ("-P", "collector/"), ("-P", "a//b"),
+     ("-P", "a/../b"), ("-P", ".."), ("-T", "sqlite:///x.db"), ("-T", "timestream:db"), ("-T", "timestream:d/t"),
+     ("-A", "a"), ("-A", "bad table"), ("-I", ""), ("-R", "us_east_1")],
+)  # fmt: skip
+def test_deploy_rejects_bad_stack_options_before_running_terraform(tmp_path: Path, option: str, value: str):
+    run = run_script(DEPLOY, [*STACK_ARGS, option, value], tmp_path)
+
+    assert_usage_error(run)
+    assert option in run.stderr
     assert run.calls == []
 
 
@@ -260,8 +368,17 @@ def test_destroy_runs_terraform_init_then_destroy_with_the_same_variables(tmp_pa
     assert tf_vars(destroy)["subnet_ids"] == '["subnet-0123456789abcdef0","subnet-0fedcba9876543210"]'
 
 
+def test_destroy_plans_with_the_same_stack_options_as_the_deploy(tmp_path: Path):
+    options = ["-T", "parquet", "-P", "spotlake/azure", "-R", "us-east-1", "-N"]
+    deploy = run_script(DEPLOY, [*STACK_ARGS, *options], tmp_path)
+    destroy = run_script(DESTROY, [*STACK_ARGS, *options], tmp_path)
+
+    assert deploy.returncode == destroy.returncode == 0, deploy.stderr + destroy.stderr
+    assert tf_vars(destroy.calls[-1].argv) == tf_vars(deploy.calls[-1].argv)
+
+
 def test_destroy_does_not_accept_a_webhook(tmp_path: Path):
-    run = run_script(DESTROY, [*STACK_ARGS, "-w", WEBHOOK], tmp_path)
+    run = run_script(DESTROY, [*STACK_ARGS, "-w", str(write_webhook_file(tmp_path))], tmp_path)
 
     assert_usage_error(run)
     assert WEBHOOK not in run.stderr
