@@ -5,8 +5,13 @@
 # No credentials of any kind belong here: the job gets AWS credentials from its Batch job role and
 # Azure credentials from the DynamoDB auth table (or the job environment) at run time.
 
-# Pinned by tag; a release pins the multi-arch index digest as well (python:3.12-slim@sha256:...).
-FROM python:3.12-slim
+# Pinned by the digest of the multi-arch image index (both Spot architectures), the tag beside it for readers;
+# with both, Docker uses the digest. This digest: python:3.12-slim (Python 3.12.13, Debian trixie, built
+# 2026-08-05) as published in docker-library/repo-info repos/python/remote/3.12-slim.md (commit 2986dca3,
+# observed 2026-12-02). To move to a newer build, take the index digest ("Digest:" of
+#   docker buildx imagetools inspect python:3.12-slim
+# ), replace it here, rebuild and test; never a per-platform manifest digest, or the other architecture breaks.
+FROM python:3.12-slim@sha256:229a2c5bfa27522db7815ea81f9bed70af17ccb9de9fc7ad142b1877b5830d36
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

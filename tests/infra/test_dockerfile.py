@@ -37,9 +37,14 @@ def first_index(steps: list[tuple[str, str]], kind: str, contains: str) -> int:
     return next(i for i, (k, args) in enumerate(steps) if k == kind and contains in args)
 
 
-def test_image_is_based_on_python_3_12_slim_pinned_by_tag(steps):
+def test_image_is_based_on_python_3_12_slim_pinned_by_digest_with_the_tag_beside_it(steps):
     froms = [args for kind, args in steps if kind == "FROM"]
-    assert froms == ["python:3.12-slim"]
+    assert len(froms) == 1
+    assert re.fullmatch(r"python:3\.12-slim@sha256:[0-9a-f]{64}", froms[0]), froms
+    # The comment above says where the digest comes from and how to move it.
+    text = (REPO / "Dockerfile").read_text()
+    assert "docker buildx imagetools inspect python:3.12-slim" in text
+    assert "docker-library/repo-info" in text
 
 
 def test_python_output_is_unbuffered_so_awslogs_gets_lines_at_once(steps):
