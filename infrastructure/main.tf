@@ -59,11 +59,6 @@ resource "aws_launch_template" "batch" {
     http_put_response_hop_limit = 2
     instance_metadata_tags      = "disabled"
   }
-
-  tag_specifications {
-    resource_type = "instance"
-    tags          = merge({ Project = "spotlake", Component = "azure-collector" }, var.tags)
-  }
 }
 
 resource "aws_batch_compute_environment" "spot" {
