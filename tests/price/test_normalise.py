@@ -83,7 +83,7 @@ def test_sovereign_regions_are_dropped_even_when_the_first_word_is_not_gov() -> 
     assert [r["Region"] for r in result] == ["germanywestcentral"]
 
 
-def test_a_zero_spot_price_is_no_offer_and_a_zero_on_demand_price_has_no_savings() -> None:
+def test_a_zero_spot_price_is_no_offer_and_a_zero_on_demand_price_is_published_as_missing() -> None:
     result = rows([
         item("Standard_D2s_v3", price=0.1), item("Standard_D2s_v3", price=0.0, spot=True),
         item("Standard_D4s_v3", price=0.0), item("Standard_D4s_v3", price=0.04, spot=True),
@@ -91,7 +91,8 @@ def test_a_zero_spot_price_is_no_offer_and_a_zero_on_demand_price_has_no_savings
     by_type = {r["InstanceType"]: r for r in result}
     assert math.isnan(by_type["D2s_v3"]["SpotPrice"])
     assert math.isnan(by_type["D2s_v3"]["Savings"])
-    assert by_type["D4s_v3"]["OndemandPrice"] == 0.0
+    assert math.isnan(by_type["D4s_v3"]["OndemandPrice"])
+    assert by_type["D4s_v3"]["SpotPrice"] == 0.04
     assert math.isnan(by_type["D4s_v3"]["Savings"])
 
 
