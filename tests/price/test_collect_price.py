@@ -98,7 +98,7 @@ def test_a_recoverable_fault_is_retried_and_gives_the_clean_dataset(
     assert code == 0
     stored = read_frame(env, KEY)
     pd.testing.assert_frame_equal(stored, load_catalog(EDGE_CATALOG).expected_prices())
-    assert emu.stats()["prices"]["calls"] >= 6 + 2  # 6 pages, and the 2 faulted calls were made again
+    assert emu.stats()["prices"]["calls"] >= 7 + 2  # 7 pages, and the 2 faulted calls were made again
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
@@ -139,7 +139,7 @@ def test_progress_reports_pages_items_throttles_and_retries(
     env = collector_env(base_env, emu.url)
     assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
     final = [line for line in capfd.readouterr().err.splitlines() if "price pages" in line][-1]
-    assert "price pages 6/6 (100.0%)" in final
-    assert "items=41" in final
+    assert "price pages 7/7 (100.0%)" in final
+    assert "items=43" in final
     assert "retries=2" in final
     assert "throttles=1" in final

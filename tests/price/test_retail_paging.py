@@ -163,7 +163,9 @@ def test_a_missing_page_below_the_end_is_an_inconsistency() -> None:
         paging.verdict()
 
 
-def simulate(total: int, page_size: int, workers: int, drop_links: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
+def simulate(
+    total: int, page_size: int, workers: int, drop_links: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
     """Drive SkipPaging like fetch_price_items does, against an in-memory service that omits the
     NextPageLink of the pages numbered in ``drop_links`` (the early-missing-link incident)."""
 
