@@ -67,9 +67,9 @@ def parquet_roundtrip(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(buffer.getvalue()))
 
 
-def write_wide_catalog(path: Path, offers: int = 320) -> Path:
+def write_wide_catalog(path: Path, offers: int = 700) -> Path:
     """A CSV catalog of ``offers`` real size names over four regions (prices derived from the size), big
-    enough that 1000-item pages (and 100-item legacy pages) really page; about 4.5 items per offer."""
+    enough for four 1000-item pages (or 32 legacy 100-item pages); about 4.6 items per offer."""
     sizes = pd.read_csv(Path(__file__).resolve().parents[2] / "emulator" / "data" / "azure_us_catalog_v5.csv")
     names = sorted(sizes.loc[sizes["Region"] == "eastus", "InstanceType"].unique())
     regions = ["eastus", "mexicocentral", "swedencentral", "westus2"]
