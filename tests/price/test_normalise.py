@@ -157,8 +157,18 @@ ITEMS = st.builds(
 )
 
 
+PRODUCTS = st.sampled_from([None, None, "Virtual Machines DSv3 series", "DSv3 Series Linux",
+                            "DSv3 Series Cloud Services", "DSv3 Series DedicatedHost"])
+REAL_ITEMS = st.builds(
+    lambda record, product, primary, price: {
+        **record, **({"productName": product} if product else {}), "isPrimaryMeterRegion": primary,
+        **({"retailPrice": price} if price != "keep" else {})},
+    ITEMS, PRODUCTS, st.booleans(), st.sampled_from(["keep", "keep", "keep", float("inf"), -1.0, "0.2", None]),
+)
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(ITEMS, max_size=25))
+@given(st.lists(REAL_ITEMS, max_size=25))
 def test_any_item_list_gives_one_sorted_row_per_key_and_consistent_savings(items: list[dict[str, Any]]) -> None:
     frame = normalise_prices(items, as_of=AS_OF)
     assert list(frame.columns) == PRICE_COLUMNS
@@ -168,6 +178,8 @@ def test_any_item_list_gives_one_sorted_row_per_key_and_consistent_savings(items
     assert not frame["Region"].isin(["usgovvirginia"]).any()
     assert (frame["OndemandPrice"].notna() | frame["SpotPrice"].notna()).all()
     assert (frame["SpotPrice"].dropna() > 0).all()
+    assert (frame["OndemandPrice"].dropna() > 0).all()
+    assert np.isfinite(frame[["OndemandPrice", "SpotPrice"]].fillna(1.0)).all().all()
     has_savings = frame["OndemandPrice"].gt(0) & frame["SpotPrice"].notna()
     assert frame["Savings"].notna().equals(has_savings)
     expected = (frame["OndemandPrice"] - frame["SpotPrice"]) / frame["OndemandPrice"] * 100
