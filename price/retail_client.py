@@ -143,7 +143,8 @@ class SkipPaging:
 
     The step is the ``$skip`` of page 1's ``NextPageLink``; without a link it is ``DOCUMENTED_PAGE_SIZE``,
     or page 1's own count when that is a documented page size (``LEGACY_PAGE_SIZE``) or more — page 1 is
-    then a *full* page and must be confirmed like any other.
+    then a *full* page and must be confirmed like any other. A shorter linkless page 1 is the whole list
+    only after the offset after it is found empty (``fetch_price_list`` checks that before paging starts).
 
     Worked example (step 1000): pages 0, 1000, 2000 carry links to the next offset; page 3000 has 412 items
     -> end at 3000, 3412 items. Had page 3000 been full (1000 items) and linkless, page 4000 is fetched: empty
@@ -171,7 +172,9 @@ class SkipPaging:
         elif first.count >= DOCUMENTED_PAGE_SIZE or first.count == LEGACY_PAGE_SIZE:
             self.step = first.count  # a full first page without a link: confirmed by the next offset
         else:
-            self.step = DOCUMENTED_PAGE_SIZE  # a short (or empty) single page: the whole list
+            # short against the documented size: the whole list, once the offset after it is found empty
+            # (fetch_price_list probes it; items there mean page 1 came back wrong)
+            self.step = DOCUMENTED_PAGE_SIZE
         self.pages[0] = first
 
     def check(self, page: PricePage) -> None:
@@ -348,12 +351,8 @@ def fetch_price_list(
 
         return policy.call(attempt, describe=describe, on_retry=counters.on_retry)
 
-    def first_attempt_check(page: PricePage) -> None:
-        SkipPaging(page)  # raises RetriableError when page 1 contradicts its own link
-
-    first = fetch(0, None, first_attempt_check)
-    paging = SkipPaging(first)
-    progress.advance(1, items=first.count)
+    first, paging = _fetch_first_page(fetch, url, retry_policy=retry_policy, counters=counters,
+                                      progress=progress, logger=logger)
     end = 0
     if not paging.is_complete():
         if first.next_link is None:
@@ -373,6 +372,45 @@ def fetch_price_list(
              pages, paging.step, len(items), counters.requests, counters.retries, counters.throttles)
     return PriceList(items=items, pages=pages, page_size=paging.step, requests=counters.requests,
                      retries=counters.retries, throttles=counters.throttles)
+
+
+def _fetch_first_page(
+    fetch: Callable[[int, str | None, Callable[[PricePage], None] | None], PricePage],
+    url: str,
+    *,
+    retry_policy: RetryPolicy,
+    counters: _Counters,
+    progress: Progress,
+    logger: logging.Logger,
+) -> tuple[PricePage, SkipPaging]:
+    """Page 1 and the paging it sets up. A short page 1 without a link is the whole list only once the
+    offset after it is found empty: the page size it would be short of is not learned from the service
+    (no link), so items there mean page 1 came back wrong; it is re-fetched, and a list that keeps
+    answering so cannot be proven complete (``PagingInconsistent``)."""
+
+    def first_attempt_check(page: PricePage) -> None:
+        SkipPaging(page)  # raises RetriableError when page 1 contradicts its own link
+
+    for attempt in range(1, retry_policy.max_attempts + 1):
+        first = fetch(0, None, first_attempt_check)
+        paging = SkipPaging(first)
+        if first.next_link is not None or first.count == 0 or not paging.is_complete():
+            break
+        probe = fetch(first.count, url, None)
+        progress.advance(0, probes=1)
+        if probe.count == 0:
+            break
+        logger.warning("prices page $skip=0: %d items and no NextPageLink, yet $skip=%d has %d items "
+                       "(attempt %d/%d); re-fetching page 1", first.count, first.count, probe.count, attempt,
+                       retry_policy.max_attempts)
+        counters.on_retry(RetriableError("short first page without a link"), attempt, 0.0)
+    else:
+        raise PagingInconsistent(
+            f"prices paging: the list cannot be proven complete: page $skip=0 has {first.count} items and no "
+            f"NextPageLink, but $skip={first.count} has more ({retry_policy.max_attempts} times)"
+        )
+    progress.advance(1, items=first.count)
+    return first, paging
 
 
 def _fetch_remaining(

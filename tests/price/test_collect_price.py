@@ -215,3 +215,27 @@ def test_a_list_whose_end_cannot_be_proven_fails_and_writes_nothing(
     assert code == 1
     assert stored_keys(env) == []
     assert "[price]" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("page_size", [7, 43])
+def test_a_short_first_page_without_its_link_is_confirmed_before_it_is_the_whole_list(
+    page_size: int, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A page size that is not a documented one (7) with the first link dropped: the offset after page 1
+    has items, so page 1 is fetched again and paging goes on; the whole list (43 items in one page) costs
+    one empty probe."""
+    with running_emulator(catalog=EDGE_CATALOG, page_size=page_size, faults="prices:nolink@calls=1") as emu:
+        env = collector_env(base_env, emu.url, SPOTLAKE_PRICE_WORKERS="1")
+        assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
+    pd.testing.assert_frame_equal(read_frame(env, KEY), load_catalog(EDGE_CATALOG).expected_prices())
+    err = capfd.readouterr().err
+    assert ("re-fetching page 1" in err) == (page_size == 7)
+
+
+def test_a_short_first_page_that_keeps_coming_without_its_link_fails_and_writes_nothing(
+    base_env: dict[str, str]
+) -> None:
+    with running_emulator(catalog=EDGE_CATALOG, page_size=7, faults="prices:nolink") as emu:
+        env = collector_env(base_env, emu.url, SPOTLAKE_PRICE_WORKERS="1")
+        assert run_in_process("price", collect_price, env, retry_policy=fast_policy(max_attempts=3)) == 1
+    assert stored_keys(env) == []
