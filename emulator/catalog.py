@@ -132,30 +132,37 @@ class Catalog:
 
         Which Retail Prices items each offer row becomes (see ``emulator.models.price_items``):
 
-        - ``OndemandPrice`` not NaN -> a Linux Consumption item (productName without "Windows", meterName
-          and skuName without "Spot"/"Low Priority"); ``SpotPrice`` not NaN -> a Linux "... Spot" item.
-          A 0.0 on-demand price is a real 0.0 item.
+        - ``OndemandPrice`` not NaN -> a Linux VM Consumption item (a Linux VM productName in one of the real
+          forms, meterName and skuName without "Spot"/"Low Priority"); ``SpotPrice`` not NaN -> a Linux
+          "... Spot" item. A 0.0 on-demand price is a real 0.0 item.
         - Every offer also has Windows items (productName "... Windows"); an offer with both Linux prices
           NaN is a Windows-only size: it has no Linux item and so no expected row.
-        - Some offers also get "... Low Priority" items, "DevTestConsumption" copies at another price, and
-          an expired item (``effectiveEndDate`` in the past, another price) next to the current one.
+        - Some offers also get "... Low Priority" items, "DevTestConsumption" copies at another price, an
+          expired item (``effectiveEndDate`` in the past, another price) next to the current one, a
+          non-primary twin of the Linux on-demand or spot item (later start, another price), or a Cloud
+          Services role item (same armSkuName, Windows-level price, later start); for some offers the only
+          Linux on-demand item is non-primary. Dedicated Host items (armSkuName ``DSv3_Type1``) belong to
+          no offer.
         - Offers in sovereign regions (Gov: ``usgovvirginia`` "US Gov Virginia"; DoD, China, Germany) have
           items like any region.
 
-        A collector that keeps Linux, ``type == 'Consumption'``, non-Spot/non-Low-Priority on-demand
-        meters and Spot meters, drops expired rows and sovereign regions, and joins on-demand with spot per
-        (armSkuName, armRegionName) gets exactly these rows: one per non-sovereign offer with a Linux
-        on-demand or spot price. ``OndemandPrice``/``SpotPrice`` are the item prices (NaN when that item
-        does not exist); ``Savings = (OD - Spot) / OD * 100``, NaN when OD is missing or 0 or Spot is
-        missing. ``InstanceType`` is the size without tier in ARM casing (``NC24ads_A100_v4``).
+        A collector that keeps Linux VM products (not Windows, Cloud Services or Dedicated Host),
+        ``Standard_``/``Basic_`` armSkuNames, ``type == 'Consumption'``, non-Spot/non-Low-Priority on-demand
+        meters and Spot meters, primary and non-primary meters (the primary one first), drops expired rows,
+        sovereign regions and zero prices, and joins on-demand with spot per (armSkuName, armRegionName)
+        gets exactly these rows: one per non-sovereign offer with a Linux spot price or a non-zero Linux
+        on-demand price. ``OndemandPrice``/``SpotPrice`` are the item prices (NaN when that item does not
+        exist; an on-demand 0.0 is published as NaN, it is not a price); ``Savings = (OD - Spot) / OD * 100``,
+        NaN when OD or Spot is missing. ``InstanceType`` is the size without tier in ARM casing
+        (``NC24ads_A100_v4``).
 
         Returns:
             DataFrame ``PRICE_COLUMNS`` sorted by (InstanceTier, InstanceType, Region), index reset.
         """
         offers = self.public_offers
-        offers = offers[offers["OndemandPrice"].notna() | offers["SpotPrice"].notna()]
+        offers = offers[offers["OndemandPrice"].gt(0) | offers["SpotPrice"].notna()]
         tier, size = _split_tier_columns(offers["InstanceType"])
-        od = offers["OndemandPrice"].astype(float)
+        od = offers["OndemandPrice"].astype(float).where(offers["OndemandPrice"].gt(0))
         spot = offers["SpotPrice"].astype(float)
         savings = ((od - spot) / od * 100).where(od > 0)
         frame = pd.DataFrame({

@@ -5,7 +5,7 @@ Spec syntax (``--faults``, ``POST /_emulator/faults``, ``emu.set_faults``)::
     SPEC     := RULE (";" RULE)*            empty spec = no faults
     RULE     := API ":" KIND ["(" NUMBER ")"] ["@" SELECTOR]
     API      := prices | resource_graph | skus | sps | token | *
-    KIND     := 429 | 500 | 502 | 503 | reset | slow | truncated | malformed | empty | extra | missing
+    KIND     := 429 | 500 | 502 | 503 | reset | slow | truncated | malformed | empty | extra | missing | nolink
     SELECTOR := calls=N[,N...]              1-based call numbers of that API
               | rate=F                      share of calls, 0 < F <= 1, seeded and deterministic
               | always                      every call (the default when "@" is omitted)
@@ -17,7 +17,7 @@ Spec syntax (``--faults``, ``POST /_emulator/faults``, ``emu.set_faults``)::
 
 Call numbers count the calls of that API since the plan was installed (start-up, ``reset`` or a new spec).
 The first rule that matches a call wins. ``empty`` only exists for the paged APIs (prices,
-resource_graph, skus).
+resource_graph, skus); ``nolink`` (the page as served, ``NextPageLink`` null) only for prices.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 APIS: tuple[str, ...] = ("prices", "resource_graph", "skus", "sps", "token")
 PAGED_APIS: frozenset[str] = frozenset({"prices", "resource_graph", "skus"})
 KINDS: tuple[str, ...] = ("429", "500", "502", "503", "reset", "slow", "truncated", "malformed", "empty", "extra",
-                         "missing")
+                         "missing", "nolink")
 DEFAULT_SLOW_SECONDS = 30.0
 # Retry-After of an injected 429 per API when the rule gives none (plausible real values, azure.md 1.6/2.5/3.3).
 DEFAULT_RETRY_AFTER: dict[str, int] = {"prices": 60, "resource_graph": 2, "skus": 10, "sps": 3600, "token": 5}
@@ -98,6 +98,8 @@ def parse_fault_spec(spec: str | None) -> tuple[FaultRule, ...]:
             raise FaultSpecError(f"unknown fault kind {kind!r} in {text!r}; one of {', '.join(KINDS)}")
         if kind == "empty" and api not in PAGED_APIS:
             raise FaultSpecError(f"'empty' needs a paged API ({', '.join(sorted(PAGED_APIS))}), not {api!r}")
+        if kind == "nolink" and api != "prices":
+            raise FaultSpecError(f"'nolink' only exists for prices, not {api!r}")
         if param is not None and kind not in ("429", "slow"):
             raise FaultSpecError(f"only 429 (Retry-After) and slow (seconds) take a number: {text!r}")
         calls, rate = _parse_selector(selector, text)

@@ -219,6 +219,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 response.body = mangle(response.body, fault)
             if fault is not None and fault.kind in ("extra", "missing") and 200 <= response.status < 300:
                 response.body = reshape(response.body, fault, api)
+            if fault is not None and fault.kind == "nolink" and response.status == 200:
+                response.body = prices.without_next_link(response.body)
         state.stats.record_status(api, response.status)
         self._send(response)
 

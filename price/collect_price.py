@@ -22,7 +22,7 @@ import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
 
-from price.normalise import normalise_prices
+from price.normalise import normalise_prices_with_drops
 from price.retail_client import fetch_price_items
 from utils.constants import price_key
 from utils.emulator_mode import azure_endpoints
@@ -75,7 +75,9 @@ def collect_prices(
         retry_policy=retry_policy or RetryPolicy.from_settings(settings),
         progress_logger=progress_logger,
     )
-    frame = normalise_prices(items, as_of=as_of)
+    frame, drops = normalise_prices_with_drops(items, as_of=as_of)
+    for warning in drops.warnings():
+        log.warning("%s", warning)
     log.info("normalised %d price items into %d (size, region) rows (%d with a spot price)",
              len(items), len(frame), int(frame["SpotPrice"].notna().sum()))
     without_price = sum(1 for item in items if item.get("retailPrice") is None)

@@ -1,11 +1,14 @@
-"""Azure Retail Prices API client (azure.md section 2): URL builder, page parser, ``$skip`` paging, fetch.
+"""Azure Retail Prices API client: URL builder, page parser, ``$skip`` paging, fetch.
 
 The service pages with ``NextPageLink`` = the same query plus ``$skip=N``. Following the links one by one
-is sequential (about 200 pages for the VM list, azure.md 2.6), so pages are fetched concurrently by
-offset — but the step is never guessed: it is read from the service's first ``NextPageLink`` (page sizes
-of 100 and 1000 are both documented, azure.md 2.2), every page's own link must point at the next offset,
-and the end must be consistent (``SkipPaging``). A page that breaks a rule is re-fetched; one that keeps
-breaking it, or keeps failing, fails the run: no page is missed or duplicated, whatever the page size.
+is sequential (~150-250 pages for the VM list), so pages are fetched concurrently by offset — but the step
+is not guessed: it is read from the service's first ``NextPageLink`` (``DOCUMENTED_PAGE_SIZE`` stands in
+only when page 1 has no link), every page's own link must point at the next offset, and the end must be
+proven (``SkipPaging``): the list ends at a short page, or at a full page followed by an empty one. A link
+is a hint, never the proof: Azure has served full pages without ``NextPageLink`` while more pages existed
+(2023-03-10, https://learn.microsoft.com/answers/questions/1188465 , observed 2026-12-02). A page that breaks
+a rule is re-fetched; one that keeps breaking it, or keeps failing, fails the run: no page is missed or
+duplicated, whatever the page size, and a list that cannot be proven complete is never returned.
 """
 
 from __future__ import annotations
@@ -31,16 +34,31 @@ from utils.logs import Progress
 log = logging.getLogger(__name__)
 
 API_VERSION = "2023-01-01-preview"
-# Case-sensitive values since 2023-01-01-preview (azure.md 2.1).
+# Filter values are case-sensitive since 2023-01-01-preview (Learn "Azure Retail Prices overview",
+# https://learn.microsoft.com/rest/api/cost-management/retail-prices/azure-retail-prices , observed 2026-12-02).
 VM_CONSUMPTION_FILTER = "serviceName eq 'Virtual Machines' and priceType eq 'Consumption'"
+# Items per page when the service's first page carries no link to learn it from. 1000 today: a real first page
+# of 2023-01-01-preview has Count 1000 and NextPageLink ``...&$skip=1000`` (github.com/Arturo-Quiroga-MSFT/
+# azure-architecture-diagram-builder src/data/pricing/regions/eastus2/virtual_machines.json, commit 9fb2cfeb,
+# prices of 2026-07-14; observed 2026-12-02). Older docs and samples show 100 ("the API returns 100 values at
+# once", github.com/holgerjs/az-sdk-py-samples py-get-azure-pricing-from-the-price-api.md), so a linkless first
+# page of exactly 100 items is treated as full too.
+DOCUMENTED_PAGE_SIZE = 1000
+LEGACY_PAGE_SIZE = 100
 
 
 def first_page_url(prices_endpoint: str, odata_filter: str = VM_CONSUMPTION_FILTER) -> str:
-    """``{endpoint}/api/retail/prices?api-version=...&currencyCode='USD'&meterRegion='primary'&$filter=...``."""
+    """``{endpoint}/api/retail/prices?api-version=...&currencyCode='USD'&$filter=...``.
+
+    No ``meterRegion='primary'``: it "restricts results to primary meters" (Learn overview, URL above), and for
+    some sizes the only Linux on-demand meter of a region is non-primary (Standard_D2s_v3 in mexicocentral,
+    ``isPrimaryMeterRegion: false``, in the real list cited in ``price.normalise``); SpotLake's own collector
+    never sent it (github.com/ddps-lab/spotlake collector/spot-dataset/azure/batch). Normalisation picks
+    between primary and non-primary meters.
+    """
     query = {
         "api-version": API_VERSION,
         "currencyCode": "'USD'",
-        "meterRegion": "'primary'",
         "$filter": odata_filter,
     }
     return f"{prices_endpoint.rstrip('/')}/api/retail/prices?{urlencode(query, quote_via=quote, safe=chr(39) + '$')}"
@@ -123,31 +141,48 @@ class PagingInconsistent(RunFailed):
 class SkipPaging:
     """Book-keeping of ``$skip`` paging: which offsets to fetch, when the list is complete. No I/O.
 
-    Worked example (step 1000 learned from page 1's ``NextPageLink ...$skip=1000``): pages 0, 1000, 2000
-    carry links to the next offset; page 3000 has 412 items and no link -> end at 3000, 3412 items. Had
-    page 3000 been full (1000 items) and linkless, page 4000 must be fetched and found empty first: an
-    early missing link (azure.md 2.2) must not end the list silently.
+    The step is the ``$skip`` of page 1's ``NextPageLink``; without a link it is ``DOCUMENTED_PAGE_SIZE``,
+    or page 1's own count when that is a documented page size (``LEGACY_PAGE_SIZE``) or more — page 1 is
+    then a *full* page and must be confirmed like any other. A shorter linkless page 1 is the whole list
+    only after the offset after it is found empty (``fetch_price_list`` checks that before paging starts).
+
+    Worked example (step 1000): pages 0, 1000, 2000 carry links to the next offset; page 3000 has 412 items
+    -> end at 3000, 3412 items. Had page 3000 been full (1000 items) and linkless, page 4000 is fetched: empty
+    -> the list ends at 3000; with items -> page 3000 merely lacked its link (the 2023 incident) and paging
+    goes on. A list is complete only when it ends at a short page or at a full page followed by an empty
+    one; a link is a hint, the item counts are the proof.
 
     Per-page rules (``check``; a violation makes the page worth re-fetching): a page with a link is full
-    (``step`` items) and links to ``offset + step``. List rules (``verdict``, once nothing is in flight),
-    with E = the lowest fetched page without a link: every page beyond E is empty; E is not empty unless
-    it is page 0 (an empty page after a page that promised more is a gap); a full E is confirmed by an
-    empty page at E + step.
+    (``step`` items) and links to ``offset + step``; no page has more than ``step`` items. List rules
+    (``verdict``, once nothing is in flight), with E = the lowest fetched page with fewer than ``step``
+    items: every page below E was fetched; every page beyond E is empty (a short page followed by items was
+    cut short); an empty E right after a page whose link promised it is a gap.
     """
 
     def __init__(self, first: PricePage) -> None:
         if first.offset != 0:
             raise ValueError("the first page is at offset 0")
         self.pages: dict[int, PricePage] = {}
-        self.step = first.next_skip or 0  # 0: single page, no step to learn
-        if first.next_link is not None and (self.step <= 0 or first.count != self.step):
-            raise RetriableError(
-                f"prices page $skip=0: {first.count} items but NextPageLink says $skip={first.next_skip}"
-            )
+        if first.next_link is not None:
+            self.step = first.next_skip or 0
+            if self.step <= 0 or first.count != self.step:
+                raise RetriableError(
+                    f"prices page $skip=0: {first.count} items but NextPageLink says $skip={first.next_skip}"
+                )
+        elif first.count >= DOCUMENTED_PAGE_SIZE or first.count == LEGACY_PAGE_SIZE:
+            self.step = first.count  # a full first page without a link: confirmed by the next offset
+        else:
+            # short against the documented size: the whole list, once the offset after it is found empty
+            # (fetch_price_list probes it; items there mean page 1 came back wrong)
+            self.step = DOCUMENTED_PAGE_SIZE
         self.pages[0] = first
 
     def check(self, page: PricePage) -> None:
         """Raise ``RetriableError`` when ``page`` breaks a per-page rule."""
+        if page.count > self.step:
+            raise RetriableError(
+                f"prices page $skip={page.offset}: {page.count} items, more than the page size {self.step}"
+            )
         if page.next_link is None:
             return
         if page.next_skip != page.offset + self.step:
@@ -169,21 +204,26 @@ class SkipPaging:
         self.pages.pop(offset, None)
 
     def end_candidate(self) -> int | None:
-        linkless = [o for o, p in self.pages.items() if p.next_link is None]
-        return min(linkless) if linkless else None
+        """The lowest fetched page with fewer than ``step`` items (None while every fetched page is full)."""
+        short = [o for o, p in self.pages.items() if p.count < self.step]
+        return min(short) if short else None
+
+    def is_complete(self) -> bool:
+        """True when page 0 alone is the whole list (no further request is needed)."""
+        return self.pages[0].count < self.step
 
     def wanted(self, in_flight: set[int], room: int) -> list[int]:
-        """Offsets to request next (at most ``room``), never one already fetched or in flight."""
-        if room <= 0 or self.step == 0:
+        """Offsets to request next (at most ``room``), never one already fetched or in flight.
+
+        While every fetched page is full, the window slides on; past a full page without a link (most
+        likely the real end) only the one confirming offset is requested.
+        """
+        if room <= 0 or self.end_candidate() is not None:
             return []
-        end = self.end_candidate()
-        if end is not None:
-            confirm = end + self.step
-            full = self.pages[end].count == self.step
-            if full and confirm not in self.pages and confirm not in in_flight:
-                return [confirm]
-            return []
-        start = max([*self.pages, *in_flight]) + self.step
+        highest = max([*self.pages, *in_flight])
+        start = highest + self.step
+        if highest in self.pages and self.pages[highest].next_link is None:
+            return [start]
         return [start + i * self.step for i in range(room)]
 
     def verdict(self) -> tuple[str, int | None]:
@@ -191,21 +231,22 @@ class SkipPaging:
         end = self.end_candidate()
         if end is None:
             return "more", None
-        if self.step == 0:
-            return "done", 0
         missing = [o for o in range(0, end, self.step) if o not in self.pages]
         if missing:
             raise PagingInconsistent(f"prices paging: pages {missing[:5]} below the end were never fetched")
         beyond_items = [o for o, p in self.pages.items() if o > end and p.count > 0]
-        if beyond_items or (end > 0 and self.pages[end].count == 0):
+        promised = end > 0 and self.pages[end].count == 0 and self.pages[end - self.step].next_link is not None
+        if beyond_items or promised:
             return "refetch", end
-        if self.pages[end].count == self.step and end + self.step not in self.pages:
-            return "more", None
         return "done", end
+
+    def unlinked_full_pages(self, end: int) -> list[int]:
+        """Offsets below ``end`` of full pages that came without a NextPageLink (the list went on)."""
+        return sorted(o for o, p in self.pages.items() if o < end and p.next_link is None and p.count == self.step)
 
     def complete_items(self, end: int) -> list[dict[str, Any]]:
         """Items of pages 0..end in order, after checking the count against what paging promised."""
-        offsets = list(range(0, end + 1, self.step)) if self.step else [0]
+        offsets = list(range(0, end + 1, self.step))
         items = [item for o in offsets for item in self.pages[o].items]
         promised = sum(self.pages[o].count for o in offsets)
         if len(items) != promised:
@@ -310,24 +351,66 @@ def fetch_price_list(
 
         return policy.call(attempt, describe=describe, on_retry=counters.on_retry)
 
+    first, paging = _fetch_first_page(fetch, url, retry_policy=retry_policy, counters=counters,
+                                      progress=progress, logger=logger)
+    end = 0
+    if not paging.is_complete():
+        if first.next_link is None:
+            logger.warning("prices page $skip=0: %d items and no NextPageLink; confirming the end at $skip=%d",
+                           first.count, paging.step)
+        end = _fetch_remaining(paging, first.next_link or url, fetch=fetch, workers=workers,
+                               retry_policy=retry_policy, counters=counters, progress=progress, stop=stop)
+    unlinked = paging.unlinked_full_pages(end)
+    if unlinked:
+        logger.warning("%d full price page(s) came without a NextPageLink although the list went on ($skip=%s); "
+                       "each was confirmed by the page after it", len(unlinked), ",".join(map(str, unlinked[:5])))
+    items = paging.complete_items(end)
+    pages = end // paging.step + (1 if paging.pages[end].count or end == 0 else 0)
+    progress.total = pages
+    progress.finish()
+    log.info("price list complete: %d pages of %d, %d items, %d requests, %d retries (%d throttled)",
+             pages, paging.step, len(items), counters.requests, counters.retries, counters.throttles)
+    return PriceList(items=items, pages=pages, page_size=paging.step, requests=counters.requests,
+                     retries=counters.retries, throttles=counters.throttles)
+
+
+def _fetch_first_page(
+    fetch: Callable[[int, str | None, Callable[[PricePage], None] | None], PricePage],
+    url: str,
+    *,
+    retry_policy: RetryPolicy,
+    counters: _Counters,
+    progress: Progress,
+    logger: logging.Logger,
+) -> tuple[PricePage, SkipPaging]:
+    """Page 1 and the paging it sets up. A short page 1 without a link is the whole list only once the
+    offset after it is found empty: the page size it would be short of is not learned from the service
+    (no link), so items there mean page 1 came back wrong; it is re-fetched, and a list that keeps
+    answering so cannot be proven complete (``PagingInconsistent``)."""
+
     def first_attempt_check(page: PricePage) -> None:
         SkipPaging(page)  # raises RetriableError when page 1 contradicts its own link
 
-    first = fetch(0, None, first_attempt_check)
-    paging = SkipPaging(first)
+    for attempt in range(1, retry_policy.max_attempts + 1):
+        first = fetch(0, None, first_attempt_check)
+        paging = SkipPaging(first)
+        if first.next_link is not None or first.count == 0 or not paging.is_complete():
+            break
+        probe = fetch(first.count, url, None)
+        progress.advance(0, probes=1)
+        if probe.count == 0:
+            break
+        logger.warning("prices page $skip=0: %d items and no NextPageLink, yet $skip=%d has %d items "
+                       "(attempt %d/%d); re-fetching page 1", first.count, first.count, probe.count, attempt,
+                       retry_policy.max_attempts)
+        counters.on_retry(RetriableError("short first page without a link"), attempt, 0.0)
+    else:
+        raise PagingInconsistent(
+            f"prices paging: the list cannot be proven complete: page $skip=0 has {first.count} items and no "
+            f"NextPageLink, but $skip={first.count} has more ({retry_policy.max_attempts} times)"
+        )
     progress.advance(1, items=first.count)
-    end = 0
-    if first.next_link is not None:
-        end = _fetch_remaining(paging, first.next_link, fetch=fetch, workers=workers, retry_policy=retry_policy,
-                               counters=counters, progress=progress, stop=stop)
-    items = paging.complete_items(end)
-    pages = end // paging.step + 1 if paging.step else 1
-    progress.total = pages
-    progress.finish()
-    log.info("price list complete: %d pages of %s, %d items, %d requests, %d retries (%d throttled)",
-             pages, paging.step or "one page", len(items), counters.requests, counters.retries, counters.throttles)
-    return PriceList(items=items, pages=pages, page_size=paging.step, requests=counters.requests,
-                     retries=counters.retries, throttles=counters.throttles)
+    return first, paging
 
 
 def _fetch_remaining(
@@ -357,8 +440,9 @@ def _fetch_remaining(
                         refetches[end] = refetches.get(end, 0) + 1
                         if refetches[end] >= retry_policy.max_attempts:
                             raise PagingInconsistent(
-                                f"prices paging: page $skip={end} ends the list although pages beyond it have "
-                                f"items, or is empty after a page that promised more ({refetches[end]} times)"
+                                f"prices paging: the list cannot be proven complete: page $skip={end} ends it "
+                                f"although pages beyond it have items, or is empty after a page that promised "
+                                f"more ({refetches[end]} times)"
                             )
                         log.warning("prices page $skip=%d looks like a premature end; re-fetching it", end)
                         counters.on_retry(RetriableError("premature end"), refetches[end], 0.0)
@@ -374,7 +458,7 @@ def _fetch_remaining(
                     progress.advance(1 if page.count else 0, items=page.count, probes=0 if page.count else 1)
                     candidate = paging.end_candidate()
                     if candidate is not None:
-                        progress.total = candidate // paging.step + 1
+                        progress.total = candidate // paging.step + (1 if paging.pages[candidate].count else 0)
         finally:
             stop.set()  # a failed page stops the others' retries early; harmless after success
             for future in in_flight:

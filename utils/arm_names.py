@@ -52,7 +52,7 @@ def is_vm_size_name(arm_names: pd.Series) -> pd.Series:
     ``armSkuName`` such as ``Ddsv4_Type2`` (no tier prefix); those are not VM sizes.
     """
     head = arm_names.astype(str).str.split("_", n=1).str[0].str.lower()
-    rest = arm_names.astype(str).str.split("_", n=1).str[1]
+    rest = arm_names.astype(str).str.split("_", n=1).str[1].astype(object)  # all-NaN when no name has "_"
     return head.isin(_CANONICAL_TIER.keys()) & rest.notna() & (rest.fillna("") != "")
 
 

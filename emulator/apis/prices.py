@@ -71,6 +71,14 @@ def _currency(request: ApiRequest) -> str:
     return raw
 
 
+def without_next_link(body: bytes) -> bytes:
+    """The ``nolink`` fault: the page as served, but ``NextPageLink`` null (Azure did this on full pages
+    while more pages existed, 2023-03-10, https://learn.microsoft.com/answers/questions/1188465)."""
+    envelope = json.loads(body)
+    envelope["NextPageLink"] = None
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
 def handle(request: ApiRequest, state: EmulatorState, empty_page: bool = False) -> ApiResponse:
     """Serve one page of the Retail Prices list."""
     api_version = request.arg("api-version")
@@ -82,6 +90,10 @@ def handle(request: ApiRequest, state: EmulatorState, empty_page: bool = False) 
     if meter_region is not None and meter_region.strip("'\"") not in ("primary", "all"):
         raise PricesError(400, "BadRequest", f"Invalid meterRegion '{meter_region}'; use 'primary'.")
     conditions = parse_filter(request.arg("$filter"))
+    if meter_region is not None and meter_region.strip("'\"") == "primary":
+        # "restricts results to primary meters" (Learn "Azure Retail Prices overview",
+        # https://learn.microsoft.com/rest/api/cost-management/retail-prices/azure-retail-prices , 2026-12-02)
+        conditions = (*conditions, ("eq", "isPrimaryMeterRegion", "true"))
     skip_text = request.arg("$skip") or "0"
     if not skip_text.isdigit():
         raise PricesError(400, "BadRequest", f"Invalid $skip '{skip_text}'.")

@@ -35,20 +35,26 @@ def page_prices(url: str, params: dict[str, str]) -> tuple[list[dict], int]:
 
 
 def collect_prices_like_a_collector(items: list[dict]) -> pd.DataFrame:
+    """A deliberately plain reading of the items (not the product's normaliser): Linux VM products only,
+    VM size names only, current meters, the primary meter first, zero prices are no prices."""
     frame = pd.DataFrame(items)
-    frame = frame[~frame["productName"].str.contains("Windows") & ~frame["skuName"].str.contains("Low Priority")
-                  & ~frame["location"].str.contains("Gov")]
+    frame = frame[~frame["productName"].str.contains("Windows|Cloud ?Services|Dedicated ?Host")
+                  & frame["armSkuName"].str.match("(Standard|Basic)_") & ~frame["skuName"].str.contains("Low Priority")
+                  & ~frame["location"].str.contains("Gov") & (frame["retailPrice"] > 0)]
     frame = frame[frame.get("effectiveEndDate", pd.Series(index=frame.index, dtype=object)).isna()]
+    frame = frame[frame["effectiveStartDate"] <= "2025-12-13"]
     spot = frame["skuName"].str.contains("Spot")
     keys = ["armSkuName", "armRegionName"]
-    od = frame[~spot].set_index(keys)["retailPrice"].rename("OndemandPrice")
-    sp = frame[spot].set_index(keys)["retailPrice"].rename("SpotPrice")
+    frame = frame.assign(spot=spot).sort_values("isPrimaryMeterRegion", ascending=False, kind="stable")
+    frame = frame.drop_duplicates([*keys, "spot"])
+    od = frame[~frame["spot"]].set_index(keys)["retailPrice"].rename("OndemandPrice")
+    sp = frame[frame["spot"]].set_index(keys)["retailPrice"].rename("SpotPrice")
     return pd.concat([od, sp], axis=1).sort_index()
 
 
 def test_prices_page_to_the_end_and_give_exactly_the_catalog(emu: RunningEmulator) -> None:
     items, pages = page_prices(emu.url, {"api-version": "2023-01-01-preview", "$filter": COLLECTOR_FILTER,
-                                         "currencyCode": "'USD'", "meterRegion": "'primary'"})
+                                         "currencyCode": "'USD'"})
     assert pages > 3  # page_size=4 forces paging
     assert {item["type"] for item in items} == {"Consumption"}
     got = collect_prices_like_a_collector(items)

@@ -65,3 +65,18 @@ def parquet_roundtrip(frame: pd.DataFrame) -> pd.DataFrame:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return pd.read_parquet(io.BytesIO(buffer.getvalue()))
+
+
+def write_wide_catalog(path: Path, offers: int = 700) -> Path:
+    """A CSV catalog of ``offers`` real size names over four regions (prices derived from the size), big
+    enough for four 1000-item pages (or 32 legacy 100-item pages); about 4.6 items per offer."""
+    sizes = pd.read_csv(Path(__file__).resolve().parents[2] / "emulator" / "data" / "azure_us_catalog_v5.csv")
+    names = sorted(sizes.loc[sizes["Region"] == "eastus", "InstanceType"].unique())
+    regions = ["eastus", "mexicocentral", "swedencentral", "westus2"]
+    rows = [(region, name) for name in names for region in regions][:offers]
+    frame = pd.DataFrame(rows, columns=["Region", "InstanceType"])
+    number = frame.index.to_series()
+    frame["OndemandPrice"] = (0.05 + 0.001 * number).round(6)
+    frame["SpotPrice"] = (frame["OndemandPrice"] * 0.2).round(6).where(number % 7 != 3)
+    frame.to_csv(path, index=False)
+    return path

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from emulator.catalog import load_catalog
+from emulator.models.price_items import price_items_of
 from emulator.testing import RunningEmulator, running_emulator
 from price import collect_price
 from tests.price.helpers import (
@@ -24,6 +25,7 @@ from tests.price.helpers import (
     read_frame,
     run_in_process,
     stored_keys,
+    write_wide_catalog,
 )
 from utils.constants import PRICE_COLUMNS, price_key
 from utils.emulator_mode import with_emulator_url
@@ -71,6 +73,7 @@ def test_the_edge_catalog_prices_equal_the_emulator_truth(emu: RunningEmulator, 
 @pytest.mark.slow
 def test_the_bundled_world_catalog_prices_equal_the_emulator_truth(tmp_path: Path) -> None:
     with running_emulator() as world:
+        price_items_of(world.state.catalog)  # ~15 s on a busy 2-core machine: not inside the first timed request
         frame = collect(world.url, tmp_path, workers=8)
         calls = world.stats()["prices"]["calls"]
     expected = load_catalog().expected_prices()
@@ -98,7 +101,7 @@ def test_a_recoverable_fault_is_retried_and_gives_the_clean_dataset(
     assert code == 0
     stored = read_frame(env, KEY)
     pd.testing.assert_frame_equal(stored, load_catalog(EDGE_CATALOG).expected_prices())
-    assert emu.stats()["prices"]["calls"] >= 6 + 2  # 6 pages, and the 2 faulted calls were made again
+    assert emu.stats()["prices"]["calls"] >= 7 + 2  # 7 pages, and the 2 faulted calls were made again
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
@@ -123,6 +126,7 @@ def test_a_run_by_path_recovers_from_a_fault_and_stores_the_dataset(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "[price]" in result.stderr
     assert f"wrote 9 price rows to {KEY}" in result.stderr
+    assert "1 Linux VM price meter(s) are on-demand meters priced 0" in result.stderr  # westus2 D4s_v3
     pd.testing.assert_frame_equal(read_frame(env, KEY), load_catalog(EDGE_CATALOG).expected_prices())
 
 
@@ -139,7 +143,99 @@ def test_progress_reports_pages_items_throttles_and_retries(
     env = collector_env(base_env, emu.url)
     assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
     final = [line for line in capfd.readouterr().err.splitlines() if "price pages" in line][-1]
-    assert "price pages 6/6 (100.0%)" in final
-    assert "items=41" in final
+    assert "price pages 7/7 (100.0%)" in final
+    assert "items=43" in final
     assert "retries=2" in final
     assert "throttles=1" in final
+
+
+# --- issue 12: the list as Azure really pages it ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wide_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_wide_catalog(tmp_path_factory.mktemp("wide") / "wide.csv")
+
+
+@pytest.fixture(scope="module", params=[1000, 100], ids=["pages-of-1000", "pages-of-100"])
+def wide_emulator(request: pytest.FixtureRequest, wide_catalog: Path) -> Iterator[RunningEmulator]:
+    """~1,500 items in the real shapes, paged by 1000 (today's size) or 100 (the older documented size)."""
+    with running_emulator(catalog=wide_catalog, page_size=request.param) as emu:
+        price_items_of(emu.state.catalog)  # built before the first (timed) request
+        yield emu
+
+
+@pytest.fixture
+def wide(wide_emulator: RunningEmulator) -> RunningEmulator:
+    wide_emulator.reset()
+    wide_emulator.set_faults(None)
+    return wide_emulator
+
+
+def test_the_real_shapes_give_exactly_the_emulator_truth(wide: RunningEmulator, wide_catalog: Path,
+                                                         tmp_path: Path) -> None:
+    catalog = load_catalog(wide_catalog)
+    frame = collect(wide.url, tmp_path)
+    pd.testing.assert_frame_equal(frame, catalog.expected_prices())
+    # sizes whose only Linux on-demand meter is non-primary keep their on-demand price
+    items = price_items_of(wide.state.catalog).items
+    od = items[~items["productName"].str.contains("Windows|Cloud ?Services|Dedicated ?Host")
+               & ~items["skuName"].str.contains("Spot|Low Priority") & (items["type"] == "Consumption")
+               & items["effectiveEndDate"].isna() & (items["retailPrice"] > 0)]
+    lone = od.groupby(["armRegionName", "armSkuName"])["isPrimaryMeterRegion"].any()
+    lone = lone[~lone].index
+    assert len(lone) > 0
+    got = frame.assign(arm=frame["InstanceTier"] + "_" + frame["InstanceType"]).set_index(["Region", "arm"])
+    assert got.loc[list(lone), "OndemandPrice"].notna().all()
+
+
+@pytest.mark.parametrize("spec", ["prices:nolink@calls=1", "prices:nolink@calls=3", "prices:nolink"],
+                         ids=["first-page", "mid-list", "every-page"])
+def test_a_full_page_without_its_link_still_gives_the_whole_list(
+    spec: str, wide: RunningEmulator, wide_catalog: Path, base_env: dict[str, str],
+    capfd: pytest.CaptureFixture[str]
+) -> None:
+    wide.set_faults(spec)
+    env = collector_env(base_env, wide.url, SPOTLAKE_PRICE_WORKERS="1", SPOTLAKE_HTTP_TIMEOUT="10")
+    assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
+    pd.testing.assert_frame_equal(read_frame(env, KEY), load_catalog(wide_catalog).expected_prices())
+    err = capfd.readouterr().err
+    assert "without a NextPageLink" in err or "no NextPageLink" in err
+
+
+@pytest.mark.parametrize("spec", ["prices:nolink@calls=1;prices:500", "prices:nolink@calls=3;prices:503@calls=4,5,6,7",
+                                  "prices:nolink@calls=1;prices:empty@calls=2,3,4,5"],
+                         ids=["first-page-then-errors", "mid-list-then-errors", "first-page-then-empty-pages"])
+def test_a_list_whose_end_cannot_be_proven_fails_and_writes_nothing(
+    spec: str, wide: RunningEmulator, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    wide.set_faults(spec)
+    env = collector_env(base_env, wide.url, SPOTLAKE_PRICE_WORKERS="1", SPOTLAKE_HTTP_TIMEOUT="10")
+    code = run_in_process("price", collect_price, env, retry_policy=fast_policy(max_attempts=3))
+    assert code == 1
+    assert stored_keys(env) == []
+    assert "[price]" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("page_size", [7, 43])
+def test_a_short_first_page_without_its_link_is_confirmed_before_it_is_the_whole_list(
+    page_size: int, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A page size that is not a documented one (7) with the first link dropped: the offset after page 1
+    has items, so page 1 is fetched again and paging goes on; the whole list (43 items in one page) costs
+    one empty probe."""
+    with running_emulator(catalog=EDGE_CATALOG, page_size=page_size, faults="prices:nolink@calls=1") as emu:
+        env = collector_env(base_env, emu.url, SPOTLAKE_PRICE_WORKERS="1")
+        assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
+    pd.testing.assert_frame_equal(read_frame(env, KEY), load_catalog(EDGE_CATALOG).expected_prices())
+    err = capfd.readouterr().err
+    assert ("re-fetching page 1" in err) == (page_size == 7)
+
+
+def test_a_short_first_page_that_keeps_coming_without_its_link_fails_and_writes_nothing(
+    base_env: dict[str, str]
+) -> None:
+    with running_emulator(catalog=EDGE_CATALOG, page_size=7, faults="prices:nolink") as emu:
+        env = collector_env(base_env, emu.url, SPOTLAKE_PRICE_WORKERS="1")
+        assert run_in_process("price", collect_price, env, retry_policy=fast_policy(max_attempts=3)) == 1
+    assert stored_keys(env) == []
