@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from emulator.apis import admin, prices, resource_graph, skus, sps, token
 from emulator.errors import ArmError, EmulatorError, NotImplementedOperation, server_error, throttled
-from emulator.faults import Fault
+from emulator.faults import Fault, request_identity
 from emulator.state import EmulatorState
 from emulator.wire import ApiRequest, ApiResponse
 
@@ -200,7 +200,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         state.stats.record_call(api)
         if api == "sps" and "subscription" in params:
             state.stats.record_sps_target(params["subscription"], params["location"])
-        fault = state.faults.next_call(api)
+        fault = state.faults.next_call(api, request_identity(api, method, path, request.query, body))
         if state.config.latency_ms:
             time.sleep(state.config.latency_ms / 1000.0)
         if fault is not None and fault.kind == "reset":

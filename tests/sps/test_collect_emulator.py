@@ -194,6 +194,30 @@ def test_every_transient_fault_kind_is_recovered(small_catalog, base_env, sessio
     assert report["retries"] + report["http_429"] + report["token_refreshes"] >= (0 if "token" in fault else 1)
 
 
+def test_rate_faults_hit_the_same_calls_whatever_the_number_of_workers(small_catalog, base_env, tmp_path):
+    """Fault draws follow each call's body and attempt, not the order threads reach the emulator: every
+    planned call meets the same answers, in the same order, with 1 worker and with 4."""
+    answers: list[dict[bytes, list[int]]] = []
+    for workers in (1, 4):
+        env = {**base_env, "SPOTLAKE_STORE": str(tmp_path / f"store{workers}"),
+               "SPS_KEY_FILE": str(tmp_path / f"key{workers}.txt")}
+        seen: dict[bytes, list[int]] = {}
+
+        def record(response: requests.Response, *args: object, seen: dict = seen, **kwargs: object) -> None:
+            if "placementScores" in response.url and response.request.body:
+                seen.setdefault(bytes(response.request.body), []).append(response.status_code)
+
+        with running_emulator(catalog=small_catalog) as emu, requests.Session() as session:
+            h = harness(emu, env, session, sps_workers=workers)
+            h.run(DAY)
+            emu.set_faults("sps:500@rate=0.3")
+            session.hooks["response"].append(record)
+            h.run(DAY + timedelta(minutes=10))
+        answers.append(seen)
+    assert answers[0] == answers[1]
+    assert any(500 in statuses for statuses in answers[0].values())
+
+
 @pytest.mark.parametrize("fault", ["sps:500", "sps:reset", "sps:malformed", "sps:truncated"])
 def test_a_fault_that_outlives_its_retries_fails_the_run_without_raw_object_or_handoff(
         small_catalog, base_env, session, fault):
