@@ -6,6 +6,7 @@ Spec syntax (``--faults``, ``POST /_emulator/faults``, ``emu.set_faults``)::
     RULE     := API ":" KIND ["(" NUMBER ")"] ["@" SELECTOR]
     API      := prices | resource_graph | skus | sps | token | *
     KIND     := 429 | 500 | 502 | 503 | reset | slow | truncated | malformed | empty | extra | missing
+              | casing | unasked | badrequest   (SPS only)
     SELECTOR := calls=N[,N...]              1-based call numbers of that API
               | rate=F                      share of calls, 0 < F <= 1, seeded and deterministic
               | always                      every call (the default when "@" is omitted)
@@ -37,7 +38,12 @@ from dataclasses import dataclass
 APIS: tuple[str, ...] = ("prices", "resource_graph", "skus", "sps", "token")
 PAGED_APIS: frozenset[str] = frozenset({"prices", "resource_graph", "skus"})
 KINDS: tuple[str, ...] = ("429", "500", "502", "503", "reset", "slow", "truncated", "malformed", "empty", "extra",
-                         "missing")
+                         "missing", "casing", "unasked", "badrequest")
+# Answer faults of the SPS API only (emulator/apis/sps.py ``reshape_answer``): ``casing`` spells every ARM
+# name of the answer in upper case (ARM names are case-insensitive; issue 14.8), ``unasked`` adds scores for
+# pairs the call did not ask, with another score than the real one (issue 14.10); ``badrequest`` answers a
+# 400 ``InvalidParameter`` whose message names no value (one the client cannot act on; issue 14.9).
+SPS_ONLY_KINDS: frozenset[str] = frozenset({"casing", "unasked", "badrequest"})
 DEFAULT_SLOW_SECONDS = 30.0
 # Retry-After of an injected 429 per API when the rule gives none (plausible real values, azure.md 1.6/2.5/3.3).
 DEFAULT_RETRY_AFTER: dict[str, int] = {"prices": 60, "resource_graph": 2, "skus": 10, "sps": 3600, "token": 5}
@@ -108,6 +114,8 @@ def parse_fault_spec(spec: str | None) -> tuple[FaultRule, ...]:
             raise FaultSpecError(f"unknown fault kind {kind!r} in {text!r}; one of {', '.join(KINDS)}")
         if kind == "empty" and api not in PAGED_APIS:
             raise FaultSpecError(f"'empty' needs a paged API ({', '.join(sorted(PAGED_APIS))}), not {api!r}")
+        if kind in SPS_ONLY_KINDS and api != "sps":
+            raise FaultSpecError(f"{kind!r} is an SPS answer fault: use sps:{kind}, not {api!r}")
         if param is not None and kind not in ("429", "slow"):
             raise FaultSpecError(f"only 429 (Retry-After) and slow (seconds) take a number: {text!r}")
         calls, rate = _parse_selector(selector, text)

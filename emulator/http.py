@@ -213,12 +213,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
             status = int(fault.kind)
             error = throttled(api, fault.retry_after(api)) if status == 429 else server_error(api, status)
             response = error.response()
+        elif fault is not None and fault.kind == "badrequest":
+            response = sps.unreadable_bad_request().response()
         else:
             response = self._run(route, request, state, fault is not None and fault.kind == "empty")
             if fault is not None and fault.kind in ("truncated", "malformed"):
                 response.body = mangle(response.body, fault)
             if fault is not None and fault.kind in ("extra", "missing") and 200 <= response.status < 300:
                 response.body = reshape(response.body, fault, api)
+            if fault is not None and fault.kind in ("casing", "unasked") and response.status == 200 and (
+                    route.method == "POST"):
+                response.body = sps.reshape_answer(response.body, fault.kind, state)
         state.stats.record_status(api, response.status)
         self._send(response)
 
