@@ -59,11 +59,13 @@ def test_reset_fault_drops_the_connection_without_a_response(emu: RunningEmulato
 
 
 def test_slow_fault_outlasts_a_client_timeout(emu: RunningEmulator) -> None:
-    emu.set_faults("prices:slow(1.5)@calls=1")
+    emu.set_faults("prices:slow(3)@calls=1")
     started = time.monotonic()
     with pytest.raises(requests.Timeout):
         prices(emu, timeout=0.3)
-    assert time.monotonic() - started < 1.4
+    # Wide margin: on a loaded 2-core machine the 0.3 s timeout can take well over a second to fire; what
+    # matters is that the client gave up before the 3 s answer.
+    assert time.monotonic() - started < 2.7
 
 
 @pytest.mark.parametrize("kind", ["truncated", "malformed"])
