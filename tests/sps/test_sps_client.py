@@ -166,3 +166,24 @@ def test_conflicting_duplicates_are_counted_and_the_first_kept():
     ], 1, SLOT)
     assert conflicts == 1
     assert frame.set_index("InstanceType")["ScoreLabel"].to_dict() == {"D2s_v3": "High", "D4s_v3": "Low"}
+
+
+def test_an_sdk_error_whose_body_azure_core_cannot_parse_still_names_its_code(tmp_path):
+    """azure-core parses only ``{"error": ...}`` (ODataV4); Retail Prices answers ``{"Error": {"Code"}}``."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure.core.rest import HttpRequest
+
+    from emulator.testing import running_emulator
+    from tests.emulator.conftest import TINY_CATALOG
+    from utils.http_retry import azure_call_error
+
+    catalog = tmp_path / "tiny.csv"
+    catalog.write_text(TINY_CATALOG)
+    with running_emulator(catalog=catalog, faults="prices:500@calls=1") as emu, RequestsTransport() as transport:
+        response = transport.send(HttpRequest("GET", f"{emu.url}/api/retail/prices"))
+        response.read()
+        error = HttpResponseError(response=response)
+    assert error.error is None
+    mapped = azure_call_error(error, "prices page 1")
+    assert str(mapped) == "prices page 1: HTTP 500 InternalServerError"
