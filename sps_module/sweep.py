@@ -196,10 +196,12 @@ class _Sweep:
                 continue
             if answer.kind == "invalid":
                 # Learn only what this call asked: a 400 naming something else says nothing about it.
-                asked_regions = {r.lower() for r in regions}
-                asked_sizes = {s.lower() for s in sizes}
-                named_regions = tuple(r for r in answer.invalid_regions if r.lower() in asked_regions)
-                named_sizes = tuple(s for s in answer.invalid_sizes if s.lower() in asked_sizes)
+                # Names compare case-insensitively; what is remembered is the name as asked.
+                asked_regions = {r.lower(): r for r in regions}
+                asked_sizes = {s.lower(): s for s in sizes}
+                named_regions = tuple(asked_regions[r.lower()] for r in answer.invalid_regions
+                                      if r.lower() in asked_regions)
+                named_sizes = tuple(asked_sizes[s.lower()] for s in answer.invalid_sizes if s.lower() in asked_sizes)
                 if named_regions or named_sizes:
                     self._learn(named_regions, named_sizes)
                     continue
