@@ -132,8 +132,8 @@ def _run_gone(world: World, refs: References, cell: DataCell) -> DataCellResult:
     scored = int((rows["Score"] != -1).sum()) if not rows.empty else 0
     if scored == 0:
         problems.append(f"no published row of {name} carries a Score on the next day")
-    detail = (f"S1 exit {faulted.returncode}, {name} absent; next day {len(rows)} rows of it published, "
-              f"{scored} scored, raw SPS equal to a clean world's: {not problems}")
+    detail = (f"S1: exit {faulted.returncode}, no {name}; next day: {len(rows)} rows, {scored} scored, "
+              f"raw SPS {'=' if not problems else '!='} clean world")
     return DataCellResult(cell, "rescored next day" if not problems else "FAIL", problems, seconds, detail)
 
 
