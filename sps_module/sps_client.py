@@ -39,8 +39,11 @@ _INVALID_VALUE_RE = re.compile(r"The value '([^']+)' provided for the input para
 # azure.md 1.7: NoRegisteredProviderFound "... The supported locations are 'eastus, westus'."
 _SUPPORTED_LOCATIONS_RE = re.compile(r"supported locations are '([^']*)'", re.IGNORECASE)
 QUOTA_TEXT = "You have reached the maximum number of requests allowed"
-# ARM's code for an endpoint {location} the provider does not serve (azure.md 1.7): about the quota bucket the
-# call was sent to, not about the call, so the call is retried on another bucket.
+# ARM's code for an endpoint {location} the provider does not serve (Microsoft Learn, "Resolve errors for
+# resource provider registration", https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/
+# error-register-resource-provider; the SPS endpoint list is parsed from it in ddps-lab/spotlake
+# collector/spot-dataset/azure/batch/sps_module/sps_location_manager.py, read 2026-12-02): about the quota
+# bucket the call was sent to, not about the call, so the call is retried on another bucket.
 NO_PROVIDER_CODE = "NoRegisteredProviderFound"
 
 
@@ -169,7 +172,7 @@ def score_frame(items: list[dict[str, Any]], desired_count: int, slot: datetime)
         "ScoreLabel": label,
         "Time": slot_timestamp(slot),
     })
-    # Row keys compare case-insensitively (SPEC 6): "D2S_V3" and "D2s_v3" are one row, the first spelling kept.
+    # Row keys compare case-insensitively (ARM names): "D2S_V3" and "D2s_v3" are one row, the first spelling kept.
     key = (frame["InstanceTier"].str.lower() + "|" + frame["InstanceType"].str.lower() + "|" + frame["Region"]
            + "|" + frame["AvailabilityZone"].str.lower())
     distinct = pd.DataFrame({"key": key, "label": label}).drop_duplicates()
@@ -201,8 +204,8 @@ class ErrorAnswer:
 
     kind: ``quota`` (429: move the call to another bucket, never sleep Retry-After), ``invalid`` (400
     naming invalid regions/sizes: drop them and retry), ``auth`` (401: refresh the token once),
-    ``unreadable`` (a 400 that names nothing we can drop: retried once, as SpotLake retries
-    ``InvalidParameter`` (azure.md 8), then that call's pairs are given up, not the sweep),
+    ``unreadable`` (a 400 that names nothing we can drop: retried once, in case it was a gateway's
+    transient ``InvalidParameter``, then that call's pairs are given up, not the sweep),
     ``retriable`` (5xx, 408/409, a 400 ``NoRegisteredProviderFound`` about the endpoint location: back off
     and retry on another bucket), ``fatal`` (403 and other 4xx).
     """

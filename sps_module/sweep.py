@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 
 # 401 after a refreshed token this many times in a row for one call: the credential is not accepted.
 MAX_TOKEN_REFRESHES = 2
-# Attempts of one call that keep earning a 400 naming nothing we can drop: SpotLake retries such answers
-# (``InvalidParameter``, azure.md 8), but a 400 is about the request, so one retry, then the call is dropped.
+# Attempts of one call that keep earning a 400 naming nothing we can drop: one retry (a transient
+# ``InvalidParameter`` at a gateway), but a 400 is about the request, so then the call is dropped.
 MAX_UNREADABLE_ATTEMPTS = 2
 
 

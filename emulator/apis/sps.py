@@ -120,8 +120,8 @@ def handle(request: ApiRequest, state: EmulatorState, empty_page: bool = False) 
 
 
 def unreadable_bad_request() -> ArmError:
-    """The ``badrequest`` fault: a 400 that names no invalid value (SpotLake retries ``InvalidParameter``
-    answers, azure.md 8; their wording is not documented)."""
+    """The ``badrequest`` fault: a 400 ``InvalidParameter`` that names no invalid value (the wording of the
+    real body-level 400s is not documented, so a client cannot count on one it can parse)."""
     return ArmError(400, "InvalidParameter", "The request is invalid. Diagnostic information: emulator fault.")
 
 
