@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sps_module.sps_client import (
     MalformedResponse,
@@ -187,3 +189,17 @@ def test_an_sdk_error_whose_body_azure_core_cannot_parse_still_names_its_code(tm
     assert error.error is None
     mapped = azure_call_error(error, "prices page 1")
     assert str(mapped) == "prices page 1: HTTP 500 InternalServerError"
+
+
+NAMES = st.sampled_from(["eastus", "EastUS", "East US", "westus", "japaneast"])
+SKUS = st.sampled_from(["Standard_D2s_v3", "STANDARD_D2S_V3", "standard_d4s_v3", "Basic_A1", "Standard_E2s_v5"])
+
+
+@given(st.lists(st.tuples(NAMES, SKUS, st.sampled_from(["High", "Low"])), max_size=30))
+def test_matched_items_are_exactly_the_asked_pairs_under_their_asked_names(answer):
+    regions, sizes = ("eastus", "westus"), ("Standard_D2s_v3", "Standard_D4s_v3")
+    matched = match_answer([item(s, r, label) for r, s, label in answer], regions, sizes)
+    assert all(i["region"] in regions and i["sku"] in sizes for i in matched.items)
+    assert len(matched.items) + matched.ignored == len(answer)
+    asked = {(r.lower().replace(" ", ""), s.lower()) for r in regions for s in sizes}
+    assert len(matched.items) == sum((r.lower().replace(" ", ""), s.lower()) in asked for r, s, _ in answer)
