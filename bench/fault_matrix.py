@@ -1,5 +1,6 @@
 """Run the whole fault matrix (issue 8 item 2) and print it: API x fault kind x mode -> outcome, then every
-storage / sink step.
+storage / sink step, then the data cells (issue 14: casing, unasked SPS pairs, a region/size gone for one slot;
+tests/reliability/data_cells.py).
 
 Usage:
     .venv/bin/python bench/fault_matrix.py [--workers 2] [--only REGEX] [--json OUT.json]
@@ -24,17 +25,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.reliability.data_cells import DATA_CELLS, DataCell, DataCellResult, format_data_cells, run_data_cell
 from tests.reliability.harness import world
 from tests.reliability.matrix import Cell, CellResult, all_cells, compute_references, format_matrix, run_cell
 
 
-def run_share(cells: list[Cell]) -> tuple[list[CellResult], float]:
+def run_share(cells: list[Cell | DataCell]) -> tuple[list[CellResult | DataCellResult], float]:
     """One worker: a world, the references, then each cell (progress on stderr)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's request log
-    results = []
+    results: list[CellResult | DataCellResult] = []
     with world() as w:
         refs = compute_references(w)
         for cell in cells:
+            if isinstance(cell, DataCell):
+                data_result = run_data_cell(w, refs, cell)
+                print(f"{cell.id}: {data_result.outcome} ({data_result.seconds:.1f}s)"
+                      f"{' FAIL' if data_result.problems else ''}", file=sys.stderr, flush=True)  # fmt: skip
+                results.append(data_result)
+                continue
             result = run_cell(w, refs, cell)
             result.faulted = None  # the full log stays out of the report
             print(f"{cell.id}: {result.outcome} ({result.seconds:.1f}s){' FAIL' if result.problems else ''}",
@@ -52,19 +60,26 @@ def main(argv: list[str] | None = None) -> int:
 
     cells = all_cells()
     skipped = [c for c in cells if c.skip]
-    todo = [c for c in cells if not c.skip and re.search(args.only, c.id)]
+    todo: list[Cell | DataCell] = [c for c in cells if not c.skip and re.search(args.only, c.id)]
+    todo += [c for c in DATA_CELLS if re.search(args.only, c.id)]
     started = time.monotonic()
     shares = [todo[i :: args.workers] for i in range(args.workers)]
-    results: list[CellResult] = []
+    results: list[CellResult | DataCellResult] = []
     reference_seconds = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for share_results, ref_seconds in pool.map(run_share, [s for s in shares if s]):
             results += share_results
             reference_seconds.append(ref_seconds)
+    data_results = [r for r in results if isinstance(r, DataCellResult)]
+    results = [r for r in results if not isinstance(r, DataCellResult)]
     order = {c.id: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: order[r.cell.id])
+    data_results.sort(key=lambda r: [c.id for c in DATA_CELLS].index(r.cell.id))
     elapsed = time.monotonic() - started
     print(format_matrix(results, skipped))
+    if data_results:
+        print()
+        print(format_data_cells(data_results))
     print(f"wall time {elapsed:.0f}s with {args.workers} workers; clean reference runs S0+S1 "
           f"{max(reference_seconds, default=0):.1f}s per worker")  # fmt: skip
     if args.json:
@@ -73,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
              "outcome": r.outcome, "ok": r.ok, "problems": r.problems, "seconds": round(r.seconds, 1),
              "detail": r.detail} for r in results
         ], indent=1))  # fmt: skip
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if all(r.ok for r in [*results, *data_results]) else 1
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from emulator.apis import admin, prices, resource_graph, skus, sps, token
 from emulator.errors import ArmError, EmulatorError, NotImplementedOperation, server_error, throttled
-from emulator.faults import Fault
+from emulator.faults import Fault, request_identity
 from emulator.state import EmulatorState
 from emulator.wire import ApiRequest, ApiResponse
 
@@ -200,7 +200,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         state.stats.record_call(api)
         if api == "sps" and "subscription" in params:
             state.stats.record_sps_target(params["subscription"], params["location"])
-        fault = state.faults.next_call(api)
+        fault = state.faults.next_call(api, request_identity(api, method, path, request.query, body))
         if state.config.latency_ms:
             time.sleep(state.config.latency_ms / 1000.0)
         if fault is not None and fault.kind == "reset":
@@ -213,6 +213,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             status = int(fault.kind)
             error = throttled(api, fault.retry_after(api)) if status == 429 else server_error(api, status)
             response = error.response()
+        elif fault is not None and fault.kind == "badrequest":
+            response = sps.unreadable_bad_request().response()
         else:
             response = self._run(route, request, state, fault is not None and fault.kind == "empty")
             if fault is not None and fault.kind in ("truncated", "malformed"):
@@ -221,6 +223,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 response.body = reshape(response.body, fault, api)
             if fault is not None and fault.kind == "nolink" and response.status == 200:
                 response.body = prices.without_next_link(response.body)
+            if fault is not None and fault.kind in ("casing", "unasked") and response.status == 200 and (
+                    route.method == "POST"):
+                response.body = sps.reshape_answer(response.body, fault.kind, state)
         state.stats.record_status(api, response.status)
         self._send(response)
 

@@ -3,7 +3,7 @@
 ``collect_slot`` is what ``collect_sps.py`` runs for one slot. Order of the writes (SPEC 2, 8):
 
 1. learned invalid regions/sizes and the quota ledger (always, even when the sweep fails: the calls were
-   spent);
+   spent); learned values expire at the next daily re-plan at the latest (``sps_shared_resources``);
 2. the raw SPS object ``sps_key(slot, count)``;
 3. the handoff file (``settings.sps_key_file``, temp + ``os.replace``) with that key;
 4. the rotation metadata (``sps_metadata.yaml``) -- only now does the desired-count index advance;
@@ -39,7 +39,7 @@ import requests
 from sps_module import rotation
 from sps_module.quota_ledger import QuotaLedger, subscriptions_needed
 from sps_module.request_planner import plan_requests
-from sps_module.sps_client import normalise_scores
+from sps_module.sps_client import score_frame
 from sps_module.sps_location_manager import endpoint_locations
 from sps_module.sps_prepare_parameters import (
     drop_invalid,
@@ -52,7 +52,7 @@ from sps_module.sps_prepare_parameters import (
 from sps_module.sps_shared_resources import STATE_LEASE, SpsState
 from sps_module.sweep import SweepResult, run_sweep
 from utils.constants import DESIRED_COUNTS, SPS_METADATA_KEY, parse_sps_key, sps_key
-from utils.errors import CorruptObject, ObjectNotFound, UsageError
+from utils.errors import CorruptObject, ObjectNotFound, RunFailed, UsageError
 from utils.http_retry import RetryPolicy
 from utils.lease import held
 from utils.settings import Settings
@@ -105,7 +105,7 @@ def _pair_keys(regions: pd.Series, arm_names: pd.Series) -> pd.Series:
 
 
 def _workload(settings: Settings, store: Store, state: SpsState, session: requests.Session, auth: Any, *,
-              today: str, rebuild: bool) -> tuple[pd.DataFrame, tuple[Any, ...]]:
+              today: str, slot: datetime, rebuild: bool) -> tuple[pd.DataFrame, tuple[Any, ...]]:
     """(pairs, planned calls) of today: the stored ones, or rebuilt (first run of the day / missing)."""
     if not rebuild:
         calls = load_plan(store, today)
@@ -114,8 +114,8 @@ def _workload(settings: Settings, store: Store, state: SpsState, session: reques
             log.info("reusing today's SPS workload and plan (%d calls)", len(calls))
             return pairs_from_region_map(region_map), calls
         log.warning("today's SPS workload or plan is missing or stale; rebuilding it")
-    pairs = fetch_workload(settings, session, auth, invalid_regions=state.invalid_regions(),
-                           invalid_sizes=state.invalid_sizes(), progress_logger=log)
+    pairs = fetch_workload(settings, session, auth, invalid_regions=state.invalid_regions(today, slot),
+                           invalid_sizes=state.invalid_sizes(today, slot), progress_logger=log)
     region_map, size_map = region_size_maps(pairs)
     state.save_maps(today, region_map, size_map)
     plan = plan_requests(pairs)
@@ -166,10 +166,10 @@ def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session
     log.info("slot %s: desired count %d (%s)", slot_iso(slot), decision.desired_count, decision.reason)
     state = SpsState(store)
     today = rotation.slot_date(slot)
-    pairs, planned = _workload(settings, store, state, session, auth, today=today,
+    pairs, planned = _workload(settings, store, state, session, auth, today=today, slot=slot,
                               rebuild=decision.rebuild_workload)
 
-    invalid_regions, invalid_sizes = state.invalid_regions(), state.invalid_sizes()
+    invalid_regions, invalid_sizes = state.invalid_regions(today, slot), state.invalid_sizes(today, slot)
     calls = drop_invalid(planned, invalid_regions, invalid_sizes)
     locations = endpoint_locations(state, session, auth, today=today, timeout=settings.http_timeout,
                                    fallback=sorted(set(pairs["Region"])))
@@ -200,18 +200,29 @@ def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session
     finally:
         # The calls were spent whatever the outcome: persist them (and what the API taught us) first.
         state.save_ledger(ledger, clock())
-        state.add_invalid(result.invalid_regions, result.invalid_sizes)
-        state.save_sweep_cursor(today, (start + result.calls_made) % len(calls) if calls else 0)
+        state.add_invalid(today, slot, result.invalid_regions, result.invalid_sizes)
+        state.save_sweep_cursor(today, (start + result.calls_made + result.calls_dropped) % len(calls) if calls else 0)
+
+    if result.calls_dropped and not result.calls_made:
+        # One unreadable 400 loses one call's pairs; every call refused so is the API or our request broken.
+        raise RunFailed(f"every SPS call was dropped after unreadable 400s ({result.calls_dropped} calls)")
 
     bad_regions = {r.lower() for r in invalid_regions | result.invalid_regions}
     bad_sizes = {s.lower() for s in invalid_sizes | result.invalid_sizes}
     pairs = pairs[~pairs["Region"].str.lower().isin(bad_regions)
                   & ~pairs["InstanceType"].str.lower().isin(bad_sizes)]
     wanted = set(_pair_keys(pairs["Region"], pairs["InstanceType"]))
-    frame = normalise_scores(result.items, decision.desired_count, slot)
+    frame, conflicts = score_frame(result.items, decision.desired_count, slot)
     frame_keys = _pair_keys(frame["Region"], frame["InstanceTier"] + "_" + frame["InstanceType"])
     frame = frame[frame_keys.isin(wanted)].reset_index(drop=True)
     pairs_scored = int(frame_keys[frame_keys.isin(wanted)].nunique())
+    if result.items_ignored or result.pairs_unanswered or conflicts:
+        log.warning("SPS answers: %d items for pairs their call did not ask ignored (unasked pair or unmatched "
+                    "region name), %d asked pairs unanswered, %d conflicting duplicate scores (first in plan "
+                    "order kept)", result.items_ignored, result.pairs_unanswered, conflicts)
+    if result.calls_dropped:
+        log.warning("SPS: %d calls dropped after unreadable 400s, %d pairs not scored this slot (they keep their "
+                    "previous T2/T3)", result.calls_dropped, result.pairs_dropped)
 
     key = sps_key(slot, decision.desired_count)
     write_parquet(store, key, frame)
@@ -224,6 +235,11 @@ def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session
         "planned_calls": len(calls),
         "calls_made": result.calls_made,
         "calls_not_made": result.calls_not_made,
+        "calls_dropped": result.calls_dropped,
+        "pairs_dropped": result.pairs_dropped,
+        "answer_items_ignored": result.items_ignored,
+        "pairs_unanswered": result.pairs_unanswered,
+        "score_conflicts": conflicts,
         "http_requests": result.http_requests,
         "http_429": result.http_429,
         "retries": result.retries,

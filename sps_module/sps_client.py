@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 import requests
 
+from utils.arm_names import split_arm_sku_name
 from utils.constants import ROW_KEY_COLUMNS, SPS_COLUMNS
+from utils.http_retry import arm_error_fields
 
 API_VERSION = "2025-06-05"
 SCORE_TO_NUMBER: dict[str, float] = {"High": 3.0, "Medium": 2.0, "Low": 1.0}
 REGIONAL_ZONE = "Single"  # a score item without availabilityZone is a regional score (SPEC 6)
-TIERS = ("Standard", "Basic")
 # A location no ARM provider registers: the 400 it earns lists the supported endpoint locations (azure.md 8).
 DISCOVERY_LOCATION = "spotlake-invalid-location"
 
@@ -38,6 +39,12 @@ _INVALID_VALUE_RE = re.compile(r"The value '([^']+)' provided for the input para
 # azure.md 1.7: NoRegisteredProviderFound "... The supported locations are 'eastus, westus'."
 _SUPPORTED_LOCATIONS_RE = re.compile(r"supported locations are '([^']*)'", re.IGNORECASE)
 QUOTA_TEXT = "You have reached the maximum number of requests allowed"
+# ARM's code for an endpoint {location} the provider does not serve (Microsoft Learn, "Resolve errors for
+# resource provider registration", https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/
+# error-register-resource-provider; the SPS endpoint list is parsed from it in ddps-lab/spotlake
+# collector/spot-dataset/azure/batch/sps_module/sps_location_manager.py, read 2026-12-02): about the quota
+# bucket the call was sent to, not about the call, so the call is retried on another bucket.
+NO_PROVIDER_CODE = "NoRegisteredProviderFound"
 
 
 class MalformedResponse(ValueError):
@@ -97,31 +104,67 @@ def parse_response_json(response: requests.Response) -> list[dict[str, Any]]:
     return parse_score_items(payload)
 
 
-def normalise_scores(items: list[dict[str, Any]], desired_count: int, slot: datetime) -> pd.DataFrame:
-    """Score items -> the raw SPS frame (SPEC 6): one row per (tier, type, region, zone), ``SPS_COLUMNS``.
+def region_key(name: str) -> str:
+    """The casing- and space-free key a region is matched on: ``"East US"``, ``"EASTUS"`` -> ``"eastus"``."""
+    return str(name).lower().replace(" ", "")
 
-    ``Standard_NC24ads_A100_v4`` -> tier ``Standard``, type ``NC24ads_A100_v4`` (casing kept); High/Medium/
-    Low -> 3/2/1, any other label -> NaN with the label kept in ``ScoreLabel``; no zone -> ``Single``;
-    duplicates (same tier, type, region, zone) dropped, first kept. Sorted by the row key.
+
+@dataclass(frozen=True)
+class CallAnswer:
+    """The items of one call's 200 answer matched to what the call asked (``match_answer``).
+
+    ``items`` carry the asked names (the asked region code and ARM size name, in the asked casing);
+    ``ignored`` counts items for a (region, size) the call did not ask (an unasked pair, or a region name
+    that matches no asked region); ``pairs_unanswered`` counts asked pairs without any item.
+    """
+
+    items: list[dict[str, Any]]
+    ignored: int
+    pairs_unanswered: int
+
+
+def match_answer(items: list[dict[str, Any]], regions: list[str] | tuple[str, ...],
+                 sizes: list[str] | tuple[str, ...]) -> CallAnswer:
+    """Keep the answer items of pairs the call asked, matched case-insensitively (issue 14.8, 14.10).
+
+    ARM names are case-insensitive and the answer may spell them otherwise than the request
+    (``STANDARD_D2S_V3`` for ``Standard_D2s_v3``); a score for a pair the call did not ask (even one in
+    today's workload) is not an answer to this call and is ignored, so it cannot override the real score.
+    """
+    asked_regions = {region_key(r): r for r in regions}
+    asked_sizes = {str(s).lower(): s for s in sizes}
+    kept: list[dict[str, Any]] = []
+    answered: set[tuple[str, str]] = set()
+    for item in items:
+        region = asked_regions.get(region_key(item["region"]))
+        size = asked_sizes.get(str(item["sku"]).lower())
+        if region is None or size is None:
+            continue
+        kept.append({**item, "region": region, "sku": size})
+        answered.add((region, size))
+    return CallAnswer(kept, len(items) - len(kept), len(asked_regions) * len(asked_sizes) - len(answered))
+
+
+def score_frame(items: list[dict[str, Any]], desired_count: int, slot: datetime) -> tuple[pd.DataFrame, int]:
+    """Score items -> (the raw SPS frame, number of conflicting duplicates); see ``normalise_scores``.
+
+    A conflicting duplicate is a second item for the same (tier, type, region, zone) with another score
+    label (two calls that both covered the pair and were answered differently); the first item is kept.
     """
     if not items:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in SPS_COLUMNS})
         frame["DesiredCount"] = frame["DesiredCount"].astype("int64")
         frame["Score"] = frame["Score"].astype(float)
         frame["Time"] = pd.Series(dtype="datetime64[ns, UTC]")
-        return frame
+        return frame, 0
     raw = pd.DataFrame.from_records(items)
-    sku = raw["sku"].astype(str)
-    parts = sku.str.split("_", n=1, expand=True)
-    if parts.shape[1] == 1:
-        parts[1] = None
-    has_tier = parts[0].isin(TIERS) & parts[1].notna()
+    tier, size = split_arm_sku_name(raw["sku"].astype(str))
     zone = raw["availabilityZone"] if "availabilityZone" in raw.columns else pd.Series(np.nan, index=raw.index)
     zone = zone.where(zone.notna() & (zone.astype(str) != ""), REGIONAL_ZONE).astype(str)
     label = raw["score"].astype(str)
     frame = pd.DataFrame({
-        "InstanceTier": parts[0].where(has_tier, "Standard"),
-        "InstanceType": parts[1].where(has_tier, sku),
+        "InstanceTier": tier,
+        "InstanceType": size,
         "Region": raw["region"].astype(str).str.lower(),
         "AvailabilityZone": zone,
         "DesiredCount": np.full(len(raw), int(desired_count), dtype="int64"),
@@ -129,8 +172,24 @@ def normalise_scores(items: list[dict[str, Any]], desired_count: int, slot: date
         "ScoreLabel": label,
         "Time": slot_timestamp(slot),
     })
-    frame = frame.drop_duplicates(ROW_KEY_COLUMNS, keep="first")
-    return frame.sort_values(ROW_KEY_COLUMNS, kind="stable").reset_index(drop=True)[SPS_COLUMNS]
+    # Row keys compare case-insensitively (ARM names): "D2S_V3" and "D2s_v3" are one row, the first spelling kept.
+    key = (frame["InstanceTier"].str.lower() + "|" + frame["InstanceType"].str.lower() + "|" + frame["Region"]
+           + "|" + frame["AvailabilityZone"].str.lower())
+    distinct = pd.DataFrame({"key": key, "label": label}).drop_duplicates()
+    conflicts = int(distinct.duplicated("key").sum())
+    frame = frame[~key.duplicated(keep="first")]
+    return frame.sort_values(ROW_KEY_COLUMNS, kind="stable").reset_index(drop=True)[SPS_COLUMNS], conflicts
+
+
+def normalise_scores(items: list[dict[str, Any]], desired_count: int, slot: datetime) -> pd.DataFrame:
+    """Score items -> the raw SPS frame (SPEC 6): one row per (tier, type, region, zone), ``SPS_COLUMNS``.
+
+    ``Standard_NC24ads_A100_v4`` -> tier ``Standard``, type ``NC24ads_A100_v4`` (casing kept; the tier is
+    recognised whatever its casing, ``utils.arm_names``); High/Medium/Low -> 3/2/1, any other label -> NaN
+    with the label kept in ``ScoreLabel``; no zone -> ``Single``; duplicates (same row key, compared
+    case-insensitively) dropped, first kept. Sorted by the row key.
+    """
+    return score_frame(items, desired_count, slot)[0]
 
 
 def slot_timestamp(slot: datetime) -> pd.Timestamp:
@@ -145,7 +204,10 @@ class ErrorAnswer:
 
     kind: ``quota`` (429: move the call to another bucket, never sleep Retry-After), ``invalid`` (400
     naming invalid regions/sizes: drop them and retry), ``auth`` (401: refresh the token once),
-    ``retriable`` (5xx, other 400/408/409: back off and retry), ``fatal`` (403 and other 4xx).
+    ``unreadable`` (a 400 that names nothing we can drop: retried once, in case it was a gateway's
+    transient ``InvalidParameter``, then that call's pairs are given up, not the sweep),
+    ``retriable`` (5xx, 408/409, a 400 ``NoRegisteredProviderFound`` about the endpoint location: back off
+    and retry on another bucket), ``fatal`` (403 and other 4xx).
     """
 
     kind: str
@@ -155,11 +217,22 @@ class ErrorAnswer:
     invalid_sizes: tuple[str, ...] = field(default=())
 
 
+def _unescaped(text: str) -> str:
+    """Raw text with JSON string escapes of quotes undone (``\u0027``, ``\"``), for a body that is not
+    valid JSON (truncated) but still carries the wording."""
+    return text.replace("\\u0027", "'").replace("\\u0022", '"').replace('\\"', '"')
+
+
 def invalid_values(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(regions, sizes) named invalid in a 400 text (azure.md 8 wording)."""
+    """(regions, sizes) named invalid in a 400 body (azure.md 8 wording), read from the JSON body's
+    ``error.message`` first (decoded: a body may escape the quotes as ``\u0027``), the raw text second."""
+    fields = arm_error_fields(text)
+    found = _INVALID_VALUE_RE.findall(fields[1]) if fields is not None else []
+    if not found:
+        found = _INVALID_VALUE_RE.findall(_unescaped(text))
     regions: list[str] = []
     sizes: list[str] = []
-    for value, parameter in _INVALID_VALUE_RE.findall(text):
+    for value, parameter in found:
         if parameter.lower().endswith("desiredlocations"):
             regions.append(value)
         elif parameter.lower().endswith("desiredsizes"):
@@ -168,16 +241,11 @@ def invalid_values(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def error_message(text: str) -> str:
-    """The ``error.message`` of an ARM error body, or the (short) plain text itself."""
-    try:
-        import json
-
-        payload = json.loads(text)
-        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-            error = payload["error"]
-            return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
-    except ValueError:
-        pass  # not JSON: the SPS 429 and some gateway errors are plain text; use the text itself
+    """``code: message`` of an ARM error body, or the (short) plain text itself (the SPS 429 and some
+    gateway errors are plain text)."""
+    fields = arm_error_fields(text)
+    if fields is not None:
+        return f"{fields[0]}: {fields[1]}".strip(": ")[:500]
     return text.strip()[:500]
 
 
@@ -192,7 +260,10 @@ def classify_error(status: int, text: str) -> ErrorAnswer:
         regions, sizes = invalid_values(text)
         if regions or sizes:
             return ErrorAnswer("invalid", status, message, regions, sizes)
-        return ErrorAnswer("retriable", status, message)  # SpotLake retries InvalidParameter (azure.md 8)
+        fields = arm_error_fields(text)
+        if (fields is not None and fields[0] == NO_PROVIDER_CODE) or supported_locations(text):
+            return ErrorAnswer("retriable", status, message)
+        return ErrorAnswer("unreadable", status, message)
     if status in (408, 409) or status >= 500:
         return ErrorAnswer("retriable", status, message)
     return ErrorAnswer("fatal", status, message)

@@ -5,8 +5,9 @@ Every file lives at ``sps_saved_key(name)``:
 =============================  ==========================================================================
 file                           content
 =============================  ==========================================================================
-invalid_regions.json           ``["region", ...]`` regions the API called invalid (azure.md 8)
-invalid_sizes.json             ``["Standard_X", ...]`` sizes the API called invalid
+invalid_regions.json           ``{"workload_date": d, "learned": {"region": slot ISO}}`` regions an SPS 400 named
+                               invalid (azure.md 8), with the slot that learned each
+invalid_sizes.json             the same for sizes (``"Standard_X"``)
 available_locations.json       ``{"date": "YYYY-MM-DD", "locations": [...]}`` endpoint locations, daily
 call_history.json              ``{"window_seconds": s, "saved_at": t, "calls": {"sub/loc": [t, ...]}}``
 over_limit_locations.json      ``{"sub/loc": cool-down end}`` (epoch seconds)
@@ -16,6 +17,12 @@ size_map.json                  ``{"workload_date": d, "sizes": {size: [region, .
 last_run.json                  the run report (interfaces.md), plus ``finished_at`` (epoch seconds)
 sweep_cursor.json              ``{"workload_date": d, "next_call": i}`` where the next sweep starts in the plan
 =============================  ==========================================================================
+
+Learned invalid regions/sizes expire (issue 14.7): a value is only in force for the workload date it was
+learned on (the next daily re-plan asks about it again) and for at most ``INVALID_RECHECK_HOURS`` after the
+slot that learned it, so one slot in which Azure did not know a region or size cannot blacklist it for good.
+They are learned only from a 400 that names them (``sweep``), never from a missing score. The list form of
+earlier versions (no dates) is read as expired.
 
 A missing file is the empty default. A corrupt file (``CorruptObject`` or the wrong shape) is logged as a
 warning and replaced by the default, except the call history: losing it could let this run spend quota the
@@ -32,6 +39,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sps_module.quota_ledger import QuotaLedger
@@ -39,6 +47,7 @@ from utils.constants import sps_saved_key
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.store import Store
 from utils.store_io import read_json, write_json
+from utils.timestamps import slot_iso
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,9 @@ REGION_MAP = "region_map.json"
 SIZE_MAP = "size_map.json"
 LAST_RUN = "last_run.json"
 SWEEP_CURSOR = "sweep_cursor.json"
+# A learned invalid region/size is asked about again this long after the slot that learned it (and at the
+# next daily re-plan in any case): about one 400 per call holding it per period if it really is invalid.
+INVALID_RECHECK_HOURS = 6
 
 
 def _string_list(value: Any) -> list[str]:
@@ -95,6 +107,32 @@ def _calls_shape(value: Any) -> dict[str, Any]:
     return value
 
 
+@dataclass(frozen=True)
+class LearnedInvalid:
+    """Values an SPS 400 named invalid, each with the slot that learned it, for one workload date."""
+
+    workload_date: str
+    learned: dict[str, datetime]
+
+    def in_force(self, workload_date: str, slot: datetime) -> set[str]:
+        """The values still skipped at ``slot`` of ``workload_date`` (see the module docstring)."""
+        if workload_date != self.workload_date:
+            return set()
+        horizon = timedelta(hours=INVALID_RECHECK_HOURS)
+        return {value for value, at in self.learned.items() if slot - at < horizon}
+
+
+def _learned_shape(value: Any) -> LearnedInvalid:
+    if isinstance(value, list):  # the undated list of earlier versions: expired, asked about again
+        _string_list(value)
+        return LearnedInvalid("", {})
+    learned = value["learned"]
+    if not isinstance(learned, dict):
+        raise ValueError("learned is not an object")
+    return LearnedInvalid(str(value["workload_date"]), {
+        str(name): datetime.fromisoformat(str(at).replace("Z", "+00:00")) for name, at in learned.items()})
+
+
 def _dict_shape(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("expected an object")
@@ -111,18 +149,27 @@ class SpsState:
         write_json(self.store, sps_saved_key(name), value)
 
     # invalid regions / sizes ------------------------------------------------------------------------
-    def invalid_regions(self) -> set[str]:
-        return set(read_state(self.store, INVALID_REGIONS, [], _string_list)[0])
+    def _learned(self, name: str) -> LearnedInvalid:
+        return read_state(self.store, name, LearnedInvalid("", {}), _learned_shape)[0]
 
-    def invalid_sizes(self) -> set[str]:
-        return set(read_state(self.store, INVALID_SIZES, [], _string_list)[0])
+    def invalid_regions(self, workload_date: str, slot: datetime) -> set[str]:
+        """Regions an SPS 400 named invalid that are still in force at ``slot`` (module docstring)."""
+        return self._learned(INVALID_REGIONS).in_force(workload_date, slot)
 
-    def add_invalid(self, regions: set[str], sizes: set[str]) -> None:
-        """Persist newly learned invalid regions/sizes (union with what is stored)."""
-        if regions:
-            self._write(INVALID_REGIONS, sorted(self.invalid_regions() | regions))
-        if sizes:
-            self._write(INVALID_SIZES, sorted(self.invalid_sizes() | sizes))
+    def invalid_sizes(self, workload_date: str, slot: datetime) -> set[str]:
+        """Sizes an SPS 400 named invalid that are still in force at ``slot`` (module docstring)."""
+        return self._learned(INVALID_SIZES).in_force(workload_date, slot)
+
+    def add_invalid(self, workload_date: str, slot: datetime, regions: set[str], sizes: set[str]) -> None:
+        """Persist values learned at ``slot``; entries of another workload date are dropped (expired)."""
+        for name, values in ((INVALID_REGIONS, regions), (INVALID_SIZES, sizes)):
+            if not values:
+                continue
+            old = self._learned(name)
+            learned = dict(old.learned) if old.workload_date == workload_date else {}
+            learned.update(dict.fromkeys(values, slot))
+            self._write(name, {"workload_date": workload_date,
+                               "learned": {value: slot_iso(at) for value, at in sorted(learned.items())}})
 
     # endpoint locations -----------------------------------------------------------------------------
     def available_locations(self) -> LocationsState | None:

@@ -6,11 +6,15 @@ Per planned call, until it has scores:
 2. take one call of quota from the ledger (round robin); none left -> the call is *not made*, and the
    sweep stops handing out calls (SPEC 8: keep what was collected, record the calls not made);
 3. POST with a current bearer token;
-4. by answer: 200 -> scores; 429 (plain text, azure.md 1.6) -> bench that (subscription, location) for the
-   window and go back to 2 on another bucket (never sleep its Retry-After, which can say 3600);
-   400 naming invalid regions/sizes (azure.md 8) -> learn them, drop them, go back to 1; 401 -> refresh the
-   token once and resend; timeouts, connection errors, 5xx, unnamed 400s, malformed JSON -> back off and
-   retry up to ``max_attempts`` times (``utils.http_retry.RetryPolicy`` backoff); 403 and other 4xx -> the run fails.
+4. by answer: 200 -> scores of the pairs this call asked (matched case-insensitively; items for pairs
+   it did not ask are ignored and counted, ``sps_client.match_answer``); 429 (plain text, azure.md 1.6) ->
+   bench that (subscription, location) for the window and go back to 2 on another bucket (never sleep its
+   Retry-After, which can say 3600); 400 naming invalid regions/sizes of this call (azure.md 8) -> learn
+   them, drop them, go back to 1; a 400 that names nothing of this call (unreadable) -> retried once, then
+   the call is *dropped*: its pairs are lost and counted, the sweep goes on; 401 -> refresh the token once
+   and resend; timeouts, connection errors, 5xx, ``NoRegisteredProviderFound``, malformed JSON -> back off
+   and retry up to ``max_attempts`` times (``utils.http_retry.RetryPolicy`` backoff); 403 and other 4xx ->
+   the run fails.
 
 Every HTTP attempt spends one unit of quota in the ledger (retries, 429s and 400s included), so the ledger
 never undercounts what Azure may have counted; only a 401 is refunded (ARM rejects the token before the
@@ -19,6 +23,7 @@ request reaches the SPS resource provider).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +40,7 @@ from sps_module.sps_client import (
     MalformedResponse,
     build_request_body,
     classify_error,
+    match_answer,
     parse_response_json,
     placement_scores_url,
     post_placement_scores,
@@ -48,6 +54,9 @@ log = logging.getLogger(__name__)
 
 # 401 after a refreshed token this many times in a row for one call: the credential is not accepted.
 MAX_TOKEN_REFRESHES = 2
+# Attempts of one call that keep earning a 400 naming nothing we can drop: one retry (a transient
+# ``InvalidParameter`` at a gateway), but a 400 is about the request, so then the call is dropped.
+MAX_UNREADABLE_ATTEMPTS = 2
 
 
 def default_retry_policy() -> RetryPolicy:
@@ -57,18 +66,28 @@ def default_retry_policy() -> RetryPolicy:
 
 @dataclass
 class SweepResult:
-    """What a sweep did. ``items`` are raw placement-score items of every successful call."""
+    """What a sweep did. ``items`` are the matched placement-score items of every successful call, in plan
+    order (whatever order the threads finished in, so the first of two conflicting scores is always the
+    same one)."""
 
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items_by_call: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     calls_planned: int = 0
     calls_made: int = 0  # planned calls that returned scores (or were emptied by invalid values)
     calls_not_made: int = 0  # planned calls skipped for lack of quota
+    calls_dropped: int = 0  # calls given up after unreadable 400s: their pairs are lost, the sweep went on
+    pairs_dropped: int = 0  # (region, size) pairs of the dropped calls
+    items_ignored: int = 0  # answer items for pairs the call did not ask (unasked pair, unmatched region)
+    pairs_unanswered: int = 0  # asked pairs of a 200 answer without any item
     http_requests: int = 0
     http_429: int = 0
     retries: int = 0
     token_refreshes: int = 0
     invalid_regions: set[str] = field(default_factory=set)
     invalid_sizes: set[str] = field(default_factory=set)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return [item for index in sorted(self.items_by_call) for item in self.items_by_call[index]]
 
     @property
     def partial(self) -> bool:
@@ -106,6 +125,8 @@ class _Sweep:
                     [s for s in sizes if s.lower() not in self.bad_sizes])
 
     def _learn(self, regions: tuple[str, ...], sizes: tuple[str, ...]) -> None:
+        if not regions and not sizes:
+            return
         with self.lock:
             self.bad_regions |= {r.lower() for r in regions}
             self.bad_sizes |= {s.lower() for s in sizes}
@@ -113,10 +134,11 @@ class _Sweep:
             self.result.invalid_sizes |= set(sizes)
         log.warning("SPS named invalid regions %s sizes %s: dropped and remembered", list(regions), list(sizes))
 
-    def run_call(self, call: PlannedCall) -> str:
-        """Returns "made" or "not_made"; raises RunFailed when a fault outlives its retries."""
+    def run_call(self, call: PlannedCall, index: int = 0) -> str:
+        """Returns "made", "not_made" or "dropped"; raises RunFailed when a fault outlives its retries."""
         regions, sizes = list(call.regions), list(call.sizes)
         failures = 0
+        unreadable = 0
         refreshes = 0
         avoid: list[Bucket] = []
         while True:
@@ -151,8 +173,11 @@ class _Sweep:
                 failures = self._retry_or_fail(failures, f"{type(exc).__name__}: {str(exc)[:200]}", bucket)
                 continue
             if items is not None:
+                answer_items = match_answer(items, regions, sizes)
                 with self.lock:
-                    self.result.items.extend(items)
+                    self.result.items_by_call[index] = answer_items.items
+                    self.result.items_ignored += answer_items.ignored
+                    self.result.pairs_unanswered += answer_items.pairs_unanswered
                 return "made"
             answer = classify_error(status, text)
             if answer.kind == "quota":
@@ -170,11 +195,26 @@ class _Sweep:
                 self._count(token_refreshes=1)
                 continue
             if answer.kind == "invalid":
-                before = (len(regions), len(sizes))
-                self._learn(answer.invalid_regions, answer.invalid_sizes)
-                regions, sizes = self._filtered(regions, sizes)
-                if (len(regions), len(sizes)) == before:  # named values not in this call: a plain retry
-                    failures = self._retry_or_fail(failures, answer.message, bucket)
+                # Learn only what this call asked: a 400 naming something else says nothing about it.
+                # Names compare case-insensitively; what is remembered is the name as asked.
+                asked_regions = {r.lower(): r for r in regions}
+                asked_sizes = {s.lower(): s for s in sizes}
+                named_regions = tuple(asked_regions[r.lower()] for r in answer.invalid_regions
+                                      if r.lower() in asked_regions)
+                named_sizes = tuple(asked_sizes[s.lower()] for s in answer.invalid_sizes if s.lower() in asked_sizes)
+                if named_regions or named_sizes:
+                    self._learn(named_regions, named_sizes)
+                    continue
+                answer = dataclasses.replace(answer, kind="unreadable")
+            if answer.kind == "unreadable":
+                unreadable += 1
+                if unreadable >= MAX_UNREADABLE_ATTEMPTS:
+                    lost = len(regions) * len(sizes)
+                    self._count(calls_dropped=1, pairs_dropped=lost)
+                    log.warning("SPS call dropped after %d unreadable 400s (%d pairs lost, the sweep goes on): %s",
+                                unreadable, lost, answer.message[:300])
+                    return "dropped"
+                failures = self._retry_or_fail(failures, f"HTTP 400 {answer.message}", bucket)
                 continue
             if answer.kind == "retriable":
                 failures = self._retry_or_fail(failures, f"HTTP {status} {answer.message}", bucket)
@@ -216,18 +256,18 @@ def run_sweep(calls: Sequence[PlannedCall], *, session: requests.Session, auth: 
         sweep.result = result
     sweep.result.calls_planned = len(calls)
 
-    def task(call: PlannedCall) -> str:
-        outcome = sweep.run_call(call)
+    def task(call: PlannedCall, index: int) -> str:
+        outcome = sweep.run_call(call, index)
         with sweep.lock:
             if outcome == "made":
                 sweep.result.calls_made += 1
-            else:
+            elif outcome == "not_made":
                 sweep.result.calls_not_made += 1
         progress.advance(1, **{outcome: 1})
         return outcome
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sps") as pool:
-        futures = [pool.submit(task, call) for call in calls]
+        futures = [pool.submit(task, call, index) for index, call in enumerate(calls)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         error = next((f.exception() for f in done if f.exception() is not None), None)
         if error is not None:

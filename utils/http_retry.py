@@ -227,18 +227,31 @@ def _safe_text(body_text: Callable[[], str]) -> str:
         return ""  # an unreadable error body only loses the error code in the message
 
 
-def _error_code(text: str) -> str:
-    """The ARM error code of a body ``{"error": {"code": ...}}``, else nothing (bodies can echo input)."""
+def arm_error_fields(text: str) -> tuple[str, str] | None:
+    """(code, message) of an ARM/Retail Prices error body ``{"error": {"code": ..., "message": ...}}`` (also
+    ``Error``/``Code``/``Message``), decoded by the JSON parser (so ``\u0027`` is a quote again); None when
+    the body is not such JSON. Callers that recognise an error by its wording read this message first and
+    the raw text second."""
     try:
         payload = json.loads(text)
     except ValueError:
-        return ""
-    if isinstance(payload, dict):
-        error = payload.get("error") or payload.get("Error")
-        if isinstance(error, dict):
-            code = error.get("code") or error.get("Code")
-            if code:
-                return f" {str(code)[:80]}"
+        return None
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error") or payload.get("Error")
+    if not isinstance(error, dict):
+        return None
+    code = error.get("code") or error.get("Code") or ""
+    message = error.get("message") or error.get("Message") or ""
+    return str(code), str(message)
+
+
+def _error_code(text: str) -> str:
+    """The ARM error code of a body ``{"error": {"code": ...}}``, else nothing (bodies can echo input, so the
+    message never goes into our exception text)."""
+    fields = arm_error_fields(text)
+    if fields is not None and fields[0]:
+        return f" {fields[0][:80]}"
     return ""
 
 
@@ -297,6 +310,8 @@ def azure_call_error(exc: BaseException, describe: str) -> Exception:
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
         status = int(exc.status_code)
         code = getattr(getattr(exc, "error", None), "code", None)
+        if not code and exc.response is not None:  # azure-core could not parse the body: read it ourselves
+            code = _error_code(_sdk_response_text(exc.response)).strip() or None
         message = f"{describe}: HTTP {status}{' ' + str(code)[:80] if code else ''}"
         if outcome_for_status(status) is Outcome.RETRY:
             headers = exc.response.headers if exc.response is not None else {}
@@ -306,6 +321,17 @@ def azure_call_error(exc: BaseException, describe: str) -> Exception:
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return RetriableError(f"{describe}: connection failed or timed out ({name})")
     return RunFailed(f"{describe}: unexpected {name}")
+
+
+def _sdk_response_text(response: Any) -> str:
+    """The body text of an azure-core response, or "" when it cannot be read (the message then only lacks
+    the error code)."""
+    from azure.core.exceptions import ResponseNotReadError
+
+    try:
+        return response.text() or ""
+    except (ValueError, UnicodeDecodeError, ResponseNotReadError):
+        return ""  # unread stream or undecodable body: only the error code is lost from the message
 
 
 def _first_line(exc: BaseException) -> str:

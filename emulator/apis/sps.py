@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from emulator.errors import ArmError, sps_quota_exceeded
-from emulator.models.placement_scores import placement_model_of
+from emulator.models.placement_scores import RESTRICTED, placement_model_of
 from emulator.state import EmulatorState
 from emulator.wire import ApiRequest, ApiResponse
 
@@ -117,3 +117,43 @@ def handle(request: ApiRequest, state: EmulatorState, empty_page: bool = False) 
                 item["isQuotaAvailable"] = True
                 scores.append(item)
     return ApiResponse.json(200, {**body, "placementScores": scores})
+
+
+def unreadable_bad_request() -> ArmError:
+    """The ``badrequest`` fault: a 400 ``InvalidParameter`` that names no invalid value (the wording of the
+    real body-level 400s is not documented, so a client cannot count on one it can parse)."""
+    return ArmError(400, "InvalidParameter", "The request is invalid. Diagnostic information: emulator fault.")
+
+
+def reshape_answer(body: bytes, kind: str, state: EmulatorState) -> bytes:
+    """Apply an SPS answer fault (``emulator.faults.SPS_ONLY_KINDS``) to a 200 answer.
+
+    ``casing``: every ``sku`` and ``region`` of the answer in upper case (``STANDARD_D2S_V3``, ``EASTUS``).
+    ``unasked``: for every asked size, scores in the first public region the call did not ask, each with a
+    label other than the model's (``Low``, or ``High`` where the model says ``Low``), so a client that took
+    them would publish a wrong score.
+    """
+    payload = json.loads(body)
+    items = payload["placementScores"]
+    if kind == "casing":
+        payload["placementScores"] = [{**i, "sku": i["sku"].upper(), "region": i["region"].upper()} for i in items]
+        return json.dumps(payload).encode()
+    model = placement_model_of(state.catalog)
+    asked = {r.lower() for r in payload["desiredLocations"]}
+    others = [r for r in sorted(model.regions) if r not in asked]
+    if not others:
+        return body
+    region = others[0]
+    now = state.clock.now()
+    extra = []
+    for size in payload["desiredSizes"]:
+        for zone in (model.regions[region] if payload["availabilityZones"] else []) or [None]:
+            real = model.score(region, size["sku"], zone, payload["desiredCount"], now)
+            item: dict[str, Any] = {"sku": size["sku"], "region": region, "score": "High" if real == "Low" else "Low",
+                                    "isQuotaAvailable": True}
+            if zone is not None:
+                item["availabilityZone"] = zone
+            if real != RESTRICTED:
+                extra.append(item)
+    payload["placementScores"] = items + extra
+    return json.dumps(payload).encode()

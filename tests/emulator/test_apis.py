@@ -153,7 +153,8 @@ def test_resource_graph_answers_unsupported_kql_with_invalid_query(emu: RunningE
 
 def test_resource_graph_throttles_past_the_user_quota(tiny_catalog) -> None:
     from emulator.testing import running_emulator
-    with running_emulator(catalog=tiny_catalog, arg_quota=3) as emu:
+    # A window far longer than four requests can take on a loaded machine (the default 5 s could reset mid-test).
+    with running_emulator(catalog=tiny_catalog, arg_quota=3, arg_window_s=600) as emu:
         headers = {"Authorization": f"Bearer {fetch_token(emu.url)}"}
         statuses = [requests.post(f"{emu.url}/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01",
                                   headers=headers, json={"query": "SpotResources"}, timeout=5) for _ in range(4)]

@@ -150,3 +150,32 @@ def test_scores_drift_slowly_and_use_all_three_levels() -> None:
     changed = sum(a != b for a, b in zip(before, after, strict=True)) / len(keys)
     assert 0.0 < changed < 0.15
     assert {"High", "Medium", "Low"} <= set(before)
+
+
+def test_the_casing_fault_answers_every_arm_name_in_upper_case(emu: RunningEmulator, token: str) -> None:
+    clean = sps(emu, token, body(["eastus"], ["Standard_D2s_v3"])).json()["placementScores"]
+    emu.set_faults("sps:casing@calls=1")
+    loud = sps(emu, token, body(["eastus"], ["Standard_D2s_v3"])).json()["placementScores"]
+    assert [(i["sku"], i["region"]) for i in loud] == [("STANDARD_D2S_V3", "EASTUS")] * 3
+    assert [i["score"] for i in loud] == [i["score"] for i in clean]
+
+
+def test_the_unasked_fault_adds_wrong_scores_for_a_region_the_call_did_not_ask(emu: RunningEmulator,
+                                                                               token: str) -> None:
+    clean = sps(emu, token, body(["eastus"], ["Standard_D2s_v3"])).json()["placementScores"]
+    real = {(i["region"], i.get("availabilityZone")): i["score"] for i in
+            sps(emu, token, body(["westeurope"], ["Standard_D2s_v3"])).json()["placementScores"]}
+    emu.set_faults("sps:unasked@calls=1")
+    answer = sps(emu, token, body(["eastus"], ["Standard_D2s_v3"])).json()["placementScores"]
+    assert answer[:len(clean)] == clean
+    extra = answer[len(clean):]
+    assert extra and {i["region"] for i in extra} == {"westeurope"}  # first public region not asked
+    assert all(i["score"] != real[(i["region"], i.get("availabilityZone"))] for i in extra)
+
+
+def test_sps_answer_faults_are_refused_on_other_apis() -> None:
+    from emulator.faults import FaultSpecError, parse_fault_spec
+
+    for spec in ("prices:casing", "skus:unasked"):
+        with pytest.raises(FaultSpecError, match="SPS answer fault"):
+            parse_fault_spec(spec)

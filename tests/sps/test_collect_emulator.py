@@ -160,8 +160,10 @@ def test_invalid_regions_and_sizes_are_learned_dropped_and_the_call_retried(smal
         save_plan(h.store, dataclasses.replace(plan, calls=tuple(calls) + plan.calls), "2026-03-04")
         second = h.run(DAY + timedelta(minutes=10))
         assert h.statuses()["400"] >= 2
-    assert read_json(h.store, sps_saved_key("invalid_regions.json")) == [BOGUS_REGION]
-    assert read_json(h.store, sps_saved_key("invalid_sizes.json")) == [BOGUS_SIZE]
+    assert read_json(h.store, sps_saved_key("invalid_regions.json")) == {
+        "workload_date": "2026-03-04", "learned": {BOGUS_REGION: "2026-03-04T00:10:00Z"}}
+    assert read_json(h.store, sps_saved_key("invalid_sizes.json")) == {
+        "workload_date": "2026-03-04", "learned": {BOGUS_SIZE: "2026-03-04T00:10:00Z"}}
     assert second["pairs_planned"] == first["pairs_planned"]
     assert second["pairs_scored"] == second["pairs_planned"] and not second["partial"]
     frame = read_parquet(h.store, second["key"])
@@ -181,17 +183,43 @@ def test_an_expired_token_is_refreshed_and_the_sweep_goes_on(small_catalog, base
 
 @pytest.mark.parametrize("fault", [
     "sps:500@calls=1,2", "sps:502@calls=2", "sps:503@calls=1,3", "sps:reset@calls=1,2", "sps:truncated@calls=2",
-    "sps:malformed@calls=1", "sps:slow(1.5)@calls=1", "sps:429(5)@calls=1", "token:500@calls=1",
+    "sps:malformed@calls=1", "sps:slow(5)@calls=1", "sps:429(5)@calls=1", "token:500@calls=1",
     "token:503@calls=1", "sps:500@rate=0.2",
 ])
 def test_every_transient_fault_kind_is_recovered(small_catalog, base_env, session, fault):
     with running_emulator(catalog=small_catalog) as emu:
-        h = harness(emu, base_env, session, http_timeout=0.5)
+        # A timeout well above an answer's time on a loaded machine (0.5 s made healthy calls time out five
+        # times in a row under load), and well below the 5 s of the slow fault.
+        h = harness(emu, base_env, session, http_timeout=2.0)
         h.run(DAY)  # builds workload, plan and locations without faults
         emu.set_faults(fault)
         report = h.run(DAY + timedelta(minutes=10))
     assert report["pairs_scored"] == report["pairs_planned"] and not report["partial"]
     assert report["retries"] + report["http_429"] + report["token_refreshes"] >= (0 if "token" in fault else 1)
+
+
+def test_rate_faults_hit_the_same_calls_whatever_the_number_of_workers(small_catalog, base_env, tmp_path):
+    """Fault draws follow each call's body and attempt, not the order threads reach the emulator: every
+    planned call meets the same answers, in the same order, with 1 worker and with 4."""
+    answers: list[dict[bytes, list[int]]] = []
+    for workers in (1, 4):
+        env = {**base_env, "SPOTLAKE_STORE": str(tmp_path / f"store{workers}"),
+               "SPS_KEY_FILE": str(tmp_path / f"key{workers}.txt")}
+        seen: dict[bytes, list[int]] = {}
+
+        def record(response: requests.Response, *args: object, seen: dict = seen, **kwargs: object) -> None:
+            if "placementScores" in response.url and response.request.body:
+                seen.setdefault(bytes(response.request.body), []).append(response.status_code)
+
+        with running_emulator(catalog=small_catalog) as emu, requests.Session() as session:
+            h = harness(emu, env, session, sps_workers=workers)
+            h.run(DAY)
+            emu.set_faults("sps:500@rate=0.3")
+            session.hooks["response"].append(record)
+            h.run(DAY + timedelta(minutes=10))
+        answers.append(seen)
+    assert answers[0] == answers[1]
+    assert any(500 in statuses for statuses in answers[0].values())
 
 
 @pytest.mark.parametrize("fault", ["sps:500", "sps:reset", "sps:malformed", "sps:truncated"])
@@ -288,3 +316,101 @@ def test_rerunning_an_older_slot_after_newer_ones_probes_its_own_count_again(sma
     assert [k.rsplit("/", 1)[1] for k in h.store.list_keys(sps_key(first, 1).rsplit("_sps_", 1)[0])] == [
         "00-00_sps_1.parquet"
     ]
+
+
+def _without(catalog: Path, target: Path, *, region: str | None = None, size: str | None = None) -> Path:
+    """The catalog CSV without one region or one size (as if Azure did not know it for a while)."""
+    frame = pd.read_csv(catalog, dtype=str, keep_default_na=False)
+    keep = (frame["Region"] != region) & (frame["InstanceType"] != size)
+    frame[keep].to_csv(target, index=False)
+    return target
+
+
+def _scored(h: Harness, report: dict) -> pd.DataFrame:
+    frame = read_parquet(h.store, report["key"])
+    return frame[frame["Score"].notna() | frame["ScoreLabel"].notna()]
+
+
+@pytest.mark.parametrize("gone_value", ["region:japaneast", "size:Standard_D16s_v5"])
+def test_a_region_or_size_gone_for_one_slot_is_asked_about_again_later_and_scored_again(
+        small_catalog, base_env, session, tmp_path, gone_value):
+    """Issue 14.7: the slot without it learns it invalid from the explicit 400; the value is skipped for a
+    while (no 400 per slot), re-checked ``INVALID_RECHECK_HOURS`` later and at the next daily re-plan."""
+    from sps_module.sps_shared_resources import INVALID_RECHECK_HOURS
+
+    what, _, name = gone_value.partition(":")
+    region, size = (name, None) if what == "region" else (None, name)
+    gone = _without(small_catalog, tmp_path / "gone.csv", region=region, size=size)
+
+    def present(frame: pd.DataFrame) -> bool:
+        if region is not None:
+            return bool((frame["Region"] == region).any())
+        return bool((frame["InstanceTier"] + "_" + frame["InstanceType"] == size).any())
+
+    with running_emulator(catalog=small_catalog) as full, running_emulator(catalog=gone) as partial:
+        h = harness(full, base_env, session)
+        first = h.run(DAY)
+        assert present(_scored(h, first))
+        h_gone = harness(partial, base_env, session)
+        missing = h_gone.run(DAY + timedelta(minutes=10))
+        assert h_gone.statuses().get("400", 0) >= 1
+        assert not present(_scored(h_gone, missing))
+        assert missing["pairs_planned"] < first["pairs_planned"] and not missing["partial"]
+        learned = read_json(h.store, sps_saved_key("invalid_regions.json" if region else "invalid_sizes.json"))
+        assert learned["learned"] == {region or size: "2026-03-04T00:10:00Z"}
+        full.reset()
+        skipped = h.run(DAY + timedelta(minutes=20))  # back in the catalog, but still skipped: no 400
+        assert "400" not in h.statuses() and not present(_scored(h, skipped))
+        rechecked = h.run(DAY + timedelta(minutes=10, hours=INVALID_RECHECK_HOURS))
+        assert present(_scored(h, rechecked)) and rechecked["pairs_scored"] == first["pairs_scored"]
+        # Gone again late in the day: the next day's re-plan asks about it anyway.
+        h_gone.run(DAY + timedelta(hours=23, minutes=50))
+        next_day = h.run(DAY + timedelta(days=1))
+    assert next_day["desired_count"] == 1 and present(_scored(h, next_day))
+    assert next_day["pairs_planned"] == first["pairs_planned"]
+
+
+@pytest.mark.parametrize("fault", ["sps:casing", "sps:unasked"])
+def test_upper_case_names_and_scores_for_unasked_pairs_leave_the_raw_object_as_a_clean_run(
+        small_catalog, base_env, session, tmp_path, fault):
+    """Issue 14.8/14.10: ``STANDARD_D2S_V3`` keeps its score under the asked name; a score for a pair the
+    call did not ask (another region of the workload, another label) never overrides the real one."""
+    frames, reports = [], []
+    for name, spec in (("clean", None), ("faulted", fault)):
+        env = {**base_env, "SPOTLAKE_STORE": str(tmp_path / name), "SPS_KEY_FILE": str(tmp_path / f"{name}.txt")}
+        with running_emulator(catalog=small_catalog) as emu:
+            h = harness(emu, env, session)
+            h.run(DAY)
+            emu.set_faults(spec)
+            reports.append(h.run(DAY + timedelta(minutes=10)))
+            frames.append(read_parquet(h.store, reports[-1]["key"]))
+    pd.testing.assert_frame_equal(frames[1], frames[0])
+    assert reports[1]["pairs_scored"] == reports[1]["pairs_planned"]
+    if fault == "sps:unasked":
+        assert reports[1]["answer_items_ignored"] > 0 and reports[0]["answer_items_ignored"] == 0
+
+
+def test_an_unreadable_400_loses_that_calls_pairs_and_the_sweep_goes_on(small_catalog, base_env, session):
+    """Issue 14.9: one call answered twice with a 400 naming nothing is dropped (counted); the rest scored."""
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session, sps_workers=1)  # one worker: calls 1 and 2 are one call's attempts
+        h.run(DAY)
+        before = h.statuses().get("400", 0)  # the endpoint location discovery's NoRegisteredProviderFound
+        emu.set_faults("sps:badrequest@calls=1,2")
+        report = h.run(DAY + timedelta(minutes=10))
+        assert h.statuses()["400"] - before == 2
+    assert report["calls_dropped"] == 1 and report["pairs_dropped"] > 0
+    assert report["calls_made"] == report["planned_calls"] - 1 and not report["partial"]
+    assert 0 < report["pairs_scored"] < report["pairs_planned"]
+    assert h.store.exists(report["key"])
+
+
+def test_a_400_on_every_call_fails_the_run_loudly(small_catalog, base_env, session):
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session)
+        h.run(DAY)
+        emu.set_faults("sps:badrequest")
+        slot = DAY + timedelta(minutes=10)
+        with pytest.raises(RunFailed, match="every SPS call was dropped"):
+            h.run(slot)
+    assert not h.store.exists(sps_key(slot, 5))

@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -144,11 +145,15 @@ def test_the_us_catalog_plan_is_within_five_percent_of_the_bound():
 def test_a_family_structured_world_catalog_plan_reaches_the_five_percent_goal(seed):
     pairs = synthetic_world_pairs(seed=seed)
     assert 20_000 <= len(pairs) <= 32_000
+    cpu_started = time.process_time()
     plan = plan_requests(pairs)
+    cpu_seconds = time.process_time() - cpu_started
     assert_valid_plan(plan, pairs, 8, 5)
     assert plan.regions == 58
     assert len(plan.calls) <= math.floor(1.05 * plan.lower_bound), (len(plan.calls), plan.lower_bound)
-    assert plan.seconds < 5.0  # sanity guard only; bench/bench_planner.py measures speed
+    # Sanity guard only (bench/bench_planner.py measures speed), on this process's CPU time: wall time
+    # (plan.seconds) stretches without bound on a machine other jobs are loading.
+    assert cpu_seconds < 5.0
 
 
 def test_a_world_scale_plan_does_not_depend_on_the_input_order_or_form():

@@ -7,17 +7,23 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sps_module.sps_client import (
     MalformedResponse,
     build_request_body,
     classify_error,
+    error_message,
+    match_answer,
     normalise_scores,
     parse_score_items,
     placement_scores_url,
+    score_frame,
     supported_locations,
 )
 from utils.constants import SPS_COLUMNS
+from utils.http_retry import arm_error_fields
 
 SLOT = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
 
@@ -86,7 +92,10 @@ INVALID_SIZE = ("The value 'Standard_Z9' provided for the input parameter "
         (401, '{"error":{"code":"ExpiredAuthenticationToken","message":"expired"}}', "auth"),
         (400, INVALID_REGION, "invalid"),
         (400, INVALID_SIZE, "invalid"),
-        (400, '{"error":{"code":"InvalidParameter","message":"something"}}', "retriable"),
+        (400, '{"error":{"code":"InvalidParameter","message":"something"}}', "unreadable"),
+        (400, "<html>Bad Request</html>", "unreadable"),
+        (400, '{"error":{"code":"NoRegisteredProviderFound","message":"No registered resource provider found '
+              'for location \'x\'. The supported locations are \'eastus\'."}}', "retriable"),
         (500, '{"error":{"code":"InternalServerError","message":"x"}}', "retriable"),
         (502, "Bad gateway", "retriable"),
         (503, "", "retriable"),
@@ -109,3 +118,88 @@ def test_supported_locations_are_parsed_from_the_no_registered_provider_text():
             "are 'eastus, westus2, EastUS2'.")
     assert supported_locations(text) == ["eastus", "eastus2", "westus2"]
     assert supported_locations("nothing here") == []
+
+
+# A body whose JSON escapes the quotes (as some serialisers do): the raw-text regex alone misses it.
+ESCAPED_REGION = ('{"error":{"code":"BadRequest","message":"The value \\u0027japaneast\\u0027 provided for the input '
+                  'parameter \\u0027desiredLocations\\u0027 is not valid."}}')
+ESCAPED_SIZE = ('{"error":{"code":"BadRequest","message":"The value \\u0027STANDARD_E2S_V5\\u0027 provided for the '
+                'input parameter \\u0027SpotPlacementRecommenderInput.desiredSizes\\u0027 is not valid."}}')
+
+
+def test_invalid_values_are_read_from_error_message_first_even_with_escaped_quotes():
+    assert "\\u0027" in ESCAPED_REGION
+    assert classify_error(400, ESCAPED_REGION).invalid_regions == ("japaneast",)
+    assert classify_error(400, ESCAPED_SIZE).invalid_sizes == ("STANDARD_E2S_V5",)
+    # A cut body is not JSON: the raw text (quotes unescaped) is read second.
+    assert classify_error(400, ESCAPED_REGION[:-4]).invalid_regions == ("japaneast",)
+    assert error_message(ESCAPED_REGION).startswith("BadRequest: The value 'japaneast'")
+
+
+def test_the_shared_arm_error_reader_decodes_code_and_message():
+    assert arm_error_fields(ESCAPED_REGION)[0] == "BadRequest"
+    assert "'japaneast'" in arm_error_fields(ESCAPED_REGION)[1]
+    assert arm_error_fields('{"Error":{"Code":"InternalServerError","Message":"x"}}') == ("InternalServerError", "x")
+    assert arm_error_fields("plain text") is None and arm_error_fields("[1]") is None
+
+
+def test_an_upper_case_sku_from_sps_keeps_its_score_under_the_canonical_tier():
+    frame = normalise_scores([item("STANDARD_D2S_V3", "eastus", "High"), item("standard_D2s_v3", "eastus", "Low")],
+                             1, SLOT)
+    assert frame[["InstanceTier", "InstanceType", "Score"]].values.tolist() == [["Standard", "D2S_V3", 3.0]]
+
+
+def test_answers_are_matched_to_the_asked_pairs_whatever_the_casing_and_unasked_pairs_are_ignored():
+    answer = match_answer([
+        item("STANDARD_D2S_V3", "EastUS", "High"),
+        item("Standard_D2s_v3", "westus", "Low"),  # a pair the call did not ask (another region)
+        item("Standard_E2s_v5", "eastus", "Low"),  # a size the call did not ask
+        item("Standard_D2s_v3", "East US", "Medium", "2"),  # display-name spelling of an asked region
+    ], ["eastus"], ["Standard_D2s_v3", "Standard_D4s_v3"])
+    assert [(i["sku"], i["region"], i["score"]) for i in answer.items] == [
+        ("Standard_D2s_v3", "eastus", "High"), ("Standard_D2s_v3", "eastus", "Medium")]
+    assert answer.ignored == 2 and answer.pairs_unanswered == 1
+
+
+def test_conflicting_duplicates_are_counted_and_the_first_kept():
+    frame, conflicts = score_frame([
+        item("Standard_D2s_v3", "eastus", "High"), item("Standard_D2s_v3", "eastus", "High"),  # same: no conflict
+        item("Standard_D2s_v3", "eastus", "Low"), item("Standard_D4s_v3", "eastus", "Low"),
+    ], 1, SLOT)
+    assert conflicts == 1
+    assert frame.set_index("InstanceType")["ScoreLabel"].to_dict() == {"D2s_v3": "High", "D4s_v3": "Low"}
+
+
+def test_an_sdk_error_whose_body_azure_core_cannot_parse_still_names_its_code(tmp_path):
+    """azure-core parses only ``{"error": ...}`` (ODataV4); Retail Prices answers ``{"Error": {"Code"}}``."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure.core.rest import HttpRequest
+
+    from emulator.testing import running_emulator
+    from tests.emulator.conftest import TINY_CATALOG
+    from utils.http_retry import azure_call_error
+
+    catalog = tmp_path / "tiny.csv"
+    catalog.write_text(TINY_CATALOG)
+    with running_emulator(catalog=catalog, faults="prices:500@calls=1") as emu, RequestsTransport() as transport:
+        response = transport.send(HttpRequest("GET", f"{emu.url}/api/retail/prices"))
+        response.read()
+        error = HttpResponseError(response=response)
+    assert error.error is None
+    mapped = azure_call_error(error, "prices page 1")
+    assert str(mapped) == "prices page 1: HTTP 500 InternalServerError"
+
+
+NAMES = st.sampled_from(["eastus", "EastUS", "East US", "westus", "japaneast"])
+SKUS = st.sampled_from(["Standard_D2s_v3", "STANDARD_D2S_V3", "standard_d4s_v3", "Basic_A1", "Standard_E2s_v5"])
+
+
+@given(st.lists(st.tuples(NAMES, SKUS, st.sampled_from(["High", "Low"])), max_size=30))
+def test_matched_items_are_exactly_the_asked_pairs_under_their_asked_names(answer):
+    regions, sizes = ("eastus", "westus"), ("Standard_D2s_v3", "Standard_D4s_v3")
+    matched = match_answer([item(s, r, label) for r, s, label in answer], regions, sizes)
+    assert all(i["region"] in regions and i["sku"] in sizes for i in matched.items)
+    assert len(matched.items) + matched.ignored == len(answer)
+    asked = {(r.lower().replace(" ", ""), s.lower()) for r in regions for s in sizes}
+    assert len(matched.items) == sum((r.lower().replace(" ", ""), s.lower()) in asked for r, s, _ in answer)

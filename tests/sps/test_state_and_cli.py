@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,6 +14,7 @@ from sps_module.quota_ledger import QuotaLedger
 from sps_module.sps_shared_resources import (
     AVAILABLE_LOCATIONS,
     CALL_HISTORY,
+    INVALID_RECHECK_HOURS,
     INVALID_REGIONS,
     LAST_RUN,
     OVER_LIMIT,
@@ -23,6 +25,7 @@ from tests.conftest import REPO_ROOT
 from utils.constants import sps_saved_key
 from utils.lease import acquire
 from utils.store import LocalStore
+from utils.store_io import read_json
 
 WINDOW = 3720.0
 
@@ -32,18 +35,43 @@ def store(tmp_path):
     return LocalStore(tmp_path / "store")
 
 
-@pytest.mark.parametrize("content", [b"{broken", b'{"not": "a list"}', b"[1, 2]"])
+TODAY = "2026-03-04"
+SLOT = datetime(2026, 3, 4, 0, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("content", [b"{broken", b'{"not": "a list"}', b"[1, 2]", b'{"workload_date": 1}'])
 def test_a_corrupt_invalid_list_is_read_as_empty_with_a_warning(store, content, caplog):
     store.put_bytes(sps_saved_key(INVALID_REGIONS), content)
-    assert SpsState(store).invalid_regions() == set()
+    assert SpsState(store).invalid_regions(TODAY, SLOT) == set()
     assert "SPS state" in caplog.text
 
 
-def test_learned_invalid_values_accumulate(store):
+def test_learned_invalid_values_accumulate_within_a_workload_date(store):
     state = SpsState(store)
-    state.add_invalid({"mars"}, set())
-    state.add_invalid({"venus"}, {"Standard_Z1"})
-    assert state.invalid_regions() == {"mars", "venus"} and state.invalid_sizes() == {"Standard_Z1"}
+    state.add_invalid(TODAY, SLOT, {"mars"}, set())
+    state.add_invalid(TODAY, SLOT + timedelta(minutes=10), {"venus"}, {"Standard_Z1"})
+    later = SLOT + timedelta(minutes=20)
+    assert state.invalid_regions(TODAY, later) == {"mars", "venus"}
+    assert state.invalid_sizes(TODAY, later) == {"Standard_Z1"}
+
+
+def test_learned_invalid_values_expire_at_the_next_daily_replan_and_after_the_recheck_period(store):
+    state = SpsState(store)
+    state.add_invalid(TODAY, SLOT, {"japaneast"}, {"Standard_E2s_v5"})
+    recheck = SLOT + timedelta(hours=INVALID_RECHECK_HOURS)
+    assert state.invalid_regions(TODAY, recheck - timedelta(minutes=10)) == {"japaneast"}
+    assert state.invalid_regions(TODAY, recheck) == set() and state.invalid_sizes(TODAY, recheck) == set()
+    next_day = datetime(2026, 3, 5, 0, 0, tzinfo=UTC)
+    assert state.invalid_regions("2026-03-05", next_day) == set()
+    # Learning on the next day starts a new list: yesterday's values are not carried over.
+    state.add_invalid("2026-03-05", next_day, {"mars"}, set())
+    assert read_json(store, sps_saved_key(INVALID_REGIONS)) == {
+        "workload_date": "2026-03-05", "learned": {"mars": "2026-03-05T00:00:00Z"}}
+
+
+def test_an_undated_list_of_an_earlier_version_is_read_as_expired(store):
+    store.put_bytes(sps_saved_key(INVALID_REGIONS), b'["japaneast"]')
+    assert SpsState(store).invalid_regions(TODAY, SLOT) == set()
 
 
 def test_a_corrupt_location_list_is_ignored(store):
