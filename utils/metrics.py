@@ -139,20 +139,21 @@ class CloudWatchMetricsSink:
 
     def put(self, message: str, slot: datetime) -> None:
         event = {"timestamp": slot_epoch_ms(slot), "message": one_line(message)}
-        if int(self.clock() * 1000) - event["timestamp"] > CLOUDWATCH_MAX_AGE_MS:
-            # CloudWatch would reject the event (too old). The count is a monitoring figure for the slot's
-            # dashboards, not data: the slot's dataset, records and state are complete without it, and
-            # failing would make a late backfill impossible. Logged so the gap is visible.
-            log.warning("cloudwatch metrics for %s skipped: older than CloudWatch Logs accepts (14 days)",
-                        slot_iso(slot))  # fmt: skip
-            return
+        too_old = int(self.clock() * 1000) - event["timestamp"] > CLOUDWATCH_MAX_AGE_MS
         last_error = "no attempt"
         for attempt in range(self.attempts):
             if attempt:
                 self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
             try:
                 if not self._ready:
-                    self._ensure_destination()
+                    self._ensure_destination()  # also for a too-old slot: a broken destination fails every run
+                if too_old:
+                    # CloudWatch would reject the event. The count is a monitoring figure for the slot's
+                    # dashboards, not data: the slot's dataset, records and state are complete without it,
+                    # and failing would make a late backfill impossible. Logged so the gap is visible.
+                    log.warning("cloudwatch metrics for %s skipped: older than CloudWatch Logs accepts (14 days)",
+                                slot_iso(slot))  # fmt: skip
+                    return
                 if self._slot_logged(event["timestamp"]):
                     return  # a rerun of the slot: its event is already in the stream (one event per slot)
                 response = self.client.put_log_events(

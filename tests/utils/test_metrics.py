@@ -89,7 +89,9 @@ def test_cloudwatch_event_is_the_spotlake_message_stamped_with_the_slot(tmp_path
 def test_a_slot_older_than_cloudwatch_accepts_is_skipped_with_a_warning(caplog) -> None:
     client = boto3.client("logs", region_name="us-west-2", endpoint_url="http://127.0.0.1:9")
     sink = CloudWatchMetricsSink(client, "g", "s", clock=lambda: SLOT_MS / 1000 + 15 * 86_400)
-    with Stubber(client) as stubber:  # no call at all
+    with Stubber(client) as stubber:  # the destination is checked, no event is put
+        stubber.add_response("create_log_group", {})
+        stubber.add_response("create_log_stream", {})
         sink.put(MESSAGE, SLOT)
         stubber.assert_no_pending_responses()
     assert "cloudwatch metrics for 2025-12-13T13:00:00Z skipped: older than CloudWatch Logs accepts" in caplog.text

@@ -151,7 +151,8 @@ def test_a_table_written_before_the_cutover_gets_region_code_and_its_series_cont
     with sqlite3.connect(tmp_path / "ts.db") as db:
         rows = db.execute(README_SPOT_HISTORY_SQL).fetchall()
         untouched = db.execute("SELECT Region, RegionCode FROM azure_timeseries WHERE Region = 'westus2'").fetchall()
-    assert rows == [("2025-12-13 12:50:00", "1", 0.0192, 0.096, 80.0), ("2025-12-13 13:00:00", "1", 0.0192, 0.096, 80.0)]
+    assert rows == [("2025-12-13 12:50:00", "1", 0.0192, 0.096, 80.0),
+                    ("2025-12-13 13:00:00", "1", 0.0192, 0.096, 80.0)]
     assert untouched == [("westus2", None)]  # renamed when its region is written again
     assert "RegionCode column added" in caplog.text
     assert "time-series cutover: 1 earlier rows renamed" in caplog.text
