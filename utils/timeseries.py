@@ -24,7 +24,7 @@ Idempotency per slot (SPEC 8, a rerun of the same slot adds no duplicates):
 Querying the Parquet dataset with DuckDB (store root ``./spotlake-data``)::
 
     SELECT time, Region, SpotPrice FROM read_parquet('spotlake-data/timeseries/azure/*/*/*/*.parquet')
-    WHERE InstanceType = 'D2s_v3' AND Region = 'eastus' ORDER BY time;
+    WHERE InstanceType = 'D2s_v3' AND Region = 'US East' ORDER BY time;
 
 (Athena: an external table over ``s3://bucket/prefix/timeseries/azure/`` with the same columns.)
 """
