@@ -140,9 +140,8 @@ def shape_problems(value: Any, shape: Any, path: str = "record") -> list[str]:
             problems.append(f"{path}: {value!r} not in {shape.enum}")
         if len(value) < shape.metadata.get("min", 0) or len(value) > shape.metadata.get("max", math.inf):
             problems.append(f"{path}: length {len(value)} outside {shape.metadata}")
-    elif kind in {"long", "integer"}:
-        if not isinstance(value, int) or isinstance(value, bool):
-            problems.append(f"{path}: {value!r} not an integer")
+    elif kind in {"long", "integer"} and (not isinstance(value, int) or isinstance(value, bool)):
+        problems.append(f"{path}: {value!r} not an integer")
     return problems
 
 
