@@ -15,7 +15,7 @@ import pytest
 from merge.merge_data import LEASE_NAME, build_parser, main
 from merge.public import PUBLIC_COLUMNS, public_frame
 from merge.state import SUMMARY_KEY, list_snapshots, read_state, snapshot_key
-from tests.merge.builders import slot_at
+from tests.merge.builders import slot_at, write_slot_inputs
 from tests.merge.world import World, local_settings, merge_slot, sqlite_rows, store_snapshot
 from utils.constants import (
     LATEST_JSON_KEY,
@@ -221,3 +221,20 @@ def test_a_second_merge_while_one_holds_the_lease_fails_with_exit_1(env, base_en
     assert not store.exists(LATEST_STATE_KEY)
     assert run_entry("merge", build_parser(), main, argv=["--sps_key", key], env=run_env) == 0
     assert store.exists(LATEST_STATE_KEY)
+
+
+def test_rows_of_a_region_no_price_names_publish_the_arm_code_and_log_one_warning(env, caplog) -> None:
+    settings, store, _world = env
+    key = write_slot_inputs(store, slot_at(0), 1, sps_rows=[("Standard", "D2s_v3", "eastus", "1", 3),
+                                                            ("Standard", "D2s_v3", "newregion", "1", 3),
+                                                            ("Standard", "D2s_v3", "newregion", "2", 2)],
+                            price_rows=[("Standard", "D2s_v3", "eastus", 0.096, 0.0192)], if_rows=[])  # fmt: skip
+    caplog.set_level("WARNING")
+    summary = merge_slot(settings, store, key)
+    latest = json.loads(store.get_bytes(LATEST_JSON_KEY))
+    assert sorted({(r["Region"], r["RegionCode"]) for r in latest}) == [("US East", "eastus"),
+                                                                         ("newregion", "newregion")]
+    warnings = [r.getMessage() for r in caplog.records if "no display location" in r.getMessage()]
+    assert warnings == ["2 of 3 rows have no display location (no price row in their region); their public "
+                        "Region is the ARM code"]  # fmt: skip
+    assert summary["rows_without_display_location"] == 2
