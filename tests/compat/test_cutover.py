@@ -23,10 +23,10 @@ from utils.settings import Settings
 from utils.store import LocalStore
 from utils.store_io import read_json, write_json
 
-BEFORE, CUTOVER = 2, 2
+BEFORE, CUTOVER = 2, 2  # slots 0-1 committed before the cutover; slot 2 is the first run after it
 # Every time-series row, columns named (an upgraded table has RegionCode last).
 ROWS_SQL = ("SELECT InstanceTier, InstanceType, Region, AvailabilityZone, RegionCode, DesiredCount, OndemandPrice, "
-            "SpotPrice, Savings, IF, T2, T3, Score, time FROM azure_timeseries ORDER BY 1, 2, 3, 4, time")  # slots 0-1 committed before the cutover; slot 2 is the first run after it
+            "SpotPrice, Savings, IF, T2, T3, Score, time FROM azure_timeseries ORDER BY 1, 2, 3, 4, time")
 
 # The SQLite table as the collector created it before RegionCode existed.
 PRE_CUTOVER_TABLE = """
