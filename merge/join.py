@@ -8,8 +8,11 @@ a spot price in this slot's price data. Dropped: previous rows that are neither 
   without a score (DataNotFoundOrStale, ...) is treated as no probe: a row known before keeps its last
   Score, DesiredCount, Time, T2 and T3; a row seen for the first time gets Score missing, T2 = T3 = 0.
 - Carried (not probed) rows keep their last Score, DesiredCount, T2, T3 and Time.
-- Every row takes this slot's OndemandPrice, SpotPrice, Savings, RegionName (price) and IF, InstanceFamily
-  (IF); missing where this slot's dataset has no such pair.
+- Every row takes this slot's OndemandPrice, SpotPrice, Savings (price) and IF, InstanceFamily (IF); missing
+  where this slot's dataset has no such pair.
+- RegionName (the display location, public ``Region``, see ``merge.public``) is a property of the region,
+  not of the pair: the pair's price row, else any price row of the same ARM region, else the previous
+  merged dataset's name for that region; missing only when neither knows the region.
 
 Keys match case-insensitively; the output keeps ARM casing from the price dataset, else IF, else SPS (or
 the previous state). Duplicate keys in an input (the same key in two casings) keep the first row (for SPS:
@@ -85,6 +88,15 @@ def normalise_merged(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[column] = pd.to_datetime(values, utc=True).astype(TIME_DTYPE)
     return out
+
+
+def region_names(*frames: pd.DataFrame) -> pd.Series:
+    """Display location per lower-cased ARM region code, from frames with Region and RegionName (the first
+    frame that names a region wins)."""
+    known = pd.concat([f.loc[f["RegionName"].notna(), ["Region", "RegionName"]] for f in frames], ignore_index=True)
+    codes = known["Region"].astype("str").str.lower()
+    first = ~codes.duplicated(keep="first")
+    return pd.Series(known["RegionName"].astype("str").to_numpy()[first.to_numpy()], index=codes[first].to_numpy())
 
 
 def _take(values: pd.Series, pos: np.ndarray) -> pd.Series:
@@ -182,8 +194,11 @@ def build_merged(
         rows[column] = (
             _take(price[column], price_pos).fillna(_take(if_data[column], if_pos)).fillna(rows[column]).astype("str")
         )
-    for column in ("RegionName", "OndemandPrice", "SpotPrice", "Savings"):
+    for column in ("OndemandPrice", "SpotPrice", "Savings"):
         rows[column] = _take(price[column], price_pos)
+    rows["RegionName"] = _take(price["RegionName"], price_pos).fillna(
+        rows["Region"].str.lower().map(region_names(price, previous))
+    )
     for column in ("IF", "InstanceFamily"):
         rows[column] = _take(if_data[column], if_pos)
 

@@ -4,18 +4,25 @@ Order (each step idempotent: a rerun of the slot writes the same bytes / upserts
 
 1. ``archive``: public CSV.gz of the merged dataset at ``archive_key(slot)``;
 2. ``query_selector``: ``QUERY_SELECTOR_KEY`` = the previous selector united with this dataset's pairs;
-3. ``timeseries``: the changed rows to the time-series sink (time = slot);
-4. ``metrics``: the collection-count line to the metrics sink;
-5. ``summary``: ``latest_data/azure/last_merge_summary.json`` (no wall-clock values, so reruns match);
-6. ``snapshot``: the immutable state snapshot of the slot;
-7. ``latest_json``: ``LATEST_JSON_KEY`` (public JSON records), just before the commit so a run failing at an
+3. ``association``: ``ASSOCIATION_KEY``, the web client's dropdown file, from that selector;
+4. ``timeseries``: the changed rows to the time-series sink (time = slot);
+5. ``metrics``: the collection-count line to the metrics sink;
+6. ``summary``: ``latest_data/azure/last_merge_summary.json`` (no wall-clock values, so reruns match);
+7. ``snapshot``: the immutable state snapshot of the slot;
+8. ``latest_json``: ``LATEST_JSON_KEY`` (public JSON records), just before the commit so a run failing at an
    earlier step leaves the public latest dataset as it was, consistent with the time series;
-8. ``latest_state``: ``LATEST_STATE_KEY``, the commit point, written last.
+9. ``latest_state``: ``LATEST_STATE_KEY``, the commit point, written last.
 
-Any failure propagates (exit 1) before ``latest_state`` is replaced. When a newer slot has already been
-committed (a backfill or late rerun of an older slot), the "latest" objects (steps 2, 5, 7 and 8) are left
-alone so the newest run stays the latest; the slot's own objects, records and snapshot are still written.
-Afterwards snapshots older than ``SNAPSHOT_RETENTION`` are pruned.
+Public objects (archive, selector, association, latest JSON) are in SpotLake's naming, all built by
+``merge.public.public_frame``. Any failure propagates (exit 1) before ``latest_state`` is replaced. When a
+newer slot has already been committed (a backfill or late rerun of an older slot), the "latest" objects
+(steps 2, 3, 6, 8 and 9) are left alone so the newest run stays the latest; the slot's own objects, records
+and snapshot are still written. Afterwards snapshots older than ``SNAPSHOT_RETENTION`` are pruned.
+
+Cutover from the earlier public naming (ARM codes in public ``Region``): the state needs no rewrite (it
+keeps ARM codes, so no row changes for the renaming alone); the first run renames the previous selector's
+entries to display locations and logs it once (``cutover:``); the SQLite sink renames its earlier rows as
+their regions are written again (``utils.timeseries``).
 """
 
 from __future__ import annotations
@@ -30,22 +37,31 @@ import pandas as pd
 
 from merge.compare_data import ChangeReport
 from merge.join import MatchRates
-from merge.records import latest_json_bytes, metrics_message, public_frame, query_selector, timeseries_records
+from merge.public import (
+    association,
+    metrics_message,
+    public_frame,
+    query_selector,
+    region_display_names,
+    unknown_display_rows,
+)
+from merge.records import archive_bytes, latest_json_bytes, timeseries_records
 from merge.state import SUMMARY_KEY, list_snapshots, snapshot_key, snapshots_to_prune, state_bytes
-from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY, QUERY_SELECTOR_KEY, archive_key
+from utils.constants import ASSOCIATION_KEY, LATEST_JSON_KEY, LATEST_STATE_KEY, QUERY_SELECTOR_KEY, archive_key
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.metrics import MetricsSink
 from utils.store import Store
-from utils.store_io import frame_to_csv_gz_bytes, read_json, write_json
+from utils.store_io import read_json, write_json
 from utils.timeseries import TimeseriesSink
 from utils.timestamps import slot_iso
 
 log = logging.getLogger(__name__)
 
 PUBLISH_STEPS = (
-    "archive", "query_selector", "timeseries", "metrics", "summary", "snapshot", "latest_json", "latest_state",
+    "archive", "query_selector", "association", "timeseries", "metrics", "summary", "snapshot", "latest_json",
+    "latest_state",
 )  # fmt: skip
-LATEST_STEPS = frozenset({"latest_json", "query_selector", "summary", "latest_state"})
+LATEST_STEPS = frozenset({"latest_json", "query_selector", "association", "summary", "latest_state"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ def summary(publication: Publication, timeseries_written: int) -> dict[str, Any]
         "if_slot": slot_iso(publication.if_slot),
         "timeseries_records": timeseries_written,
         "match_rates": publication.match.as_dict(),
+        "rows_without_display_location": unknown_display_rows(publication.merged),
         "base_state": publication.base_key,
         **publication.details,
     }
@@ -105,10 +122,15 @@ def publish(
     """Run the publish steps in order (see the module docstring); returns the summary written."""
     slot = publication.slot
     public = public_frame(publication.merged)
+    unknown = unknown_display_rows(publication.merged)
+    if unknown:
+        log.warning("%d of %d rows have no display location (no price row in their region); their public "
+                    "Region is the ARM code", unknown, len(public))  # fmt: skip
     state = state_bytes(publication.merged, publication.report.observations)
     records = timeseries_records(publication.report)
     written = 0
     result: dict[str, Any] = {}
+    selector: list[dict[str, str]] = []
     for step in PUBLISH_STEPS:
         if step == "summary":
             result = summary(publication, written)
@@ -117,13 +139,19 @@ def publish(
             continue
         started = time.monotonic()
         if step == "archive":
-            store.put_bytes(archive_key(slot), frame_to_csv_gz_bytes(public), content_type="application/gzip",
-                            public=True)  # fmt: skip
+            store.put_bytes(archive_key(slot), archive_bytes(public), content_type="application/gzip", public=True)
         elif step == "latest_json":
             store.put_bytes(LATEST_JSON_KEY, latest_json_bytes(public), content_type="application/json", public=True)
         elif step == "query_selector":
-            write_json(store, QUERY_SELECTOR_KEY, query_selector(_previous_selector(store), publication.merged),
-                       public=True)  # fmt: skip
+            selector, renamed = query_selector(_previous_selector(store), public,
+                                               region_display_names(publication.merged))  # fmt: skip
+            if renamed:
+                log.warning("cutover: the query selector named %d entries by ARM region code; renamed to display "
+                            "locations (public Region is now the display location, RegionCode the ARM code); "
+                            "the state needs no rewrite (it keeps ARM codes)", renamed)  # fmt: skip
+            write_json(store, QUERY_SELECTOR_KEY, selector, public=True)
+        elif step == "association":
+            write_json(store, ASSOCIATION_KEY, association(selector), public=True)
         elif step == "timeseries":
             written = timeseries_sink.write(records, slot)
         elif step == "metrics":

@@ -25,6 +25,8 @@ SPS_REQUEST_PLAN_KEY = "sps-collector/azure/request_plan.parquet"
 LATEST_STATE_KEY = "latest_data/azure/latest_state.parquet"
 LATEST_JSON_KEY = "latest_data/latest_azure.json"
 QUERY_SELECTOR_KEY = "query-selector/azure/query_selector.json"
+# SpotLake web client's dropdown file (InstanceType -> regions, tiers): ddps-lab/spotlake frontend, 2026-01.
+ASSOCIATION_KEY = "query-selector/associated/association_azure.json"
 TIMESERIES_PREFIX = "timeseries/azure"
 LEASE_PREFIX = "locks/azure"
 

@@ -1,8 +1,14 @@
-"""Collection-count metrics sink (SPEC section 4, ``SPOTLAKE_METRICS``): a local file, CloudWatch Logs, none.
+"""Collection-count metrics sink (``SPOTLAKE_METRICS``): a local file, CloudWatch Logs, none.
 
-The message is the caller's (merge writes ``AZUREONDEMAND: n AZURESPOT: n AZUREIF: n AZURESPS: n``); every
-sink prefixes it with the slot in ISO form, so ``2025-12-13T13:00:00Z AZUREONDEMAND: ...`` tells which run
-it counts even though a CloudWatch event carries the time it was written.
+The message is the caller's (merge writes SpotLake's ``AZUREONDEMAND: n AZURESPOT: n AZUREIF: n AZURESPS: n``)
+and is written once per slot, as SpotLake writes it (ddps-lab/spotlake Azure collector ``upload_cloudwatch``,
+observed 2026-01; its metric filters and dashboards parse the message):
+
+- CloudWatch Logs: one event, ``message`` = the message exactly, ``timestamp`` = the slot in epoch ms;
+- file: one line ``<slot ISO> <message>`` (``2025-12-13T13:00:00Z AZUREONDEMAND: ...``): the same message,
+  with the slot in front because a file line has no event timestamp of its own.
+
+A rerun of a slot (after a crash past the metrics step) writes nothing when the slot is already there.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import logging
 import os
 import time as time_module
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,16 +33,30 @@ class MetricsSink(Protocol):
     def put(self, message: str, slot: datetime) -> None: ...
 
 
+# CloudWatch Logs refuses events older than 14 days (PutLogEvents API reference, "None of the log events in
+# the batch can be older than 14 days"); a margin keeps a slot at the edge from failing mid-run.
+CLOUDWATCH_MAX_AGE_MS = (14 * 86_400 - 600) * 1000
+
+
+def one_line(message: str) -> str:
+    """The message with newlines folded, so it stays one event / one line."""
+    return " ".join(message.splitlines())
+
+
 def metrics_line(message: str, slot: datetime) -> str:
-    """One line: the slot in ISO form, a space, the message (newlines folded so it stays one event)."""
-    return f"{slot_iso(slot)} {' '.join(message.splitlines())}"
+    """The file sink's line: the slot in ISO form, a space, the message."""
+    return f"{slot_iso(slot)} {one_line(message)}"
+
+
+def slot_epoch_ms(slot: datetime) -> int:
+    return int(slot.astimezone(UTC).timestamp()) * 1000
 
 
 class FileMetricsSink:
     """Appends one line per put to a local file (parent directory created), flushed and fsynced.
 
-    A rerun of a slot (after a crash past the metrics step) writes the identical line again; it is skipped
-    when it is already among the file's last lines, so each slot's line appears once.
+    A rerun of a slot (after a crash past the metrics step) writes nothing when a line of that slot is
+    already among the file's last lines, so each slot's line appears once.
     """
 
     _TAIL_BYTES = 64 * 1024
@@ -55,9 +75,10 @@ class FileMetricsSink:
 
     def put(self, message: str, slot: datetime) -> None:
         line = metrics_line(message, slot)
+        prefix = f"{slot_iso(slot)} "
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if line in self._recent_lines():
+            if any(recent.startswith(prefix) for recent in self._recent_lines()):
                 return
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
@@ -68,13 +89,12 @@ class FileMetricsSink:
 
 
 class CloudWatchMetricsSink:
-    """CloudWatch Logs: creates the log group and stream when missing, then puts one event per call —
-    unless the same line is already among the stream's latest events (a rerun of the slot).
+    """CloudWatch Logs: creates the log group and stream when missing, then puts one event per slot, stamped
+    with the slot — unless the stream already holds an event at that timestamp (a rerun of the slot).
 
-    The event timestamp is now (CloudWatch rejects events older than 14 days, so a backfilled slot would be
-    refused if stamped with its own time); the slot is in the message. botocore's standard retry mode
-    handles throttling and 5xx per call; this sink retries the whole put ``attempts`` times on top, then
-    raises ``RunFailed``.
+    A slot older than CloudWatch accepts (14 days: a late backfill) is skipped with a warning, see ``put``.
+    botocore's standard retry mode handles throttling and 5xx per call; this sink retries the whole put
+    ``attempts`` times on top, then raises ``RunFailed``.
     """
 
     def __init__(
@@ -109,26 +129,33 @@ class CloudWatchMetricsSink:
                     raise
         self._ready = True
 
-    def _recently_logged(self, line: str) -> bool:
-        """True when ``line`` is among the stream's latest events (the last two days, newest 100)."""
-        now_ms = int(self.clock() * 1000)
+    def _slot_logged(self, timestamp_ms: int) -> bool:
+        """True when the stream holds an event stamped ``timestamp_ms`` (the slot's, from an earlier run)."""
         response = self.client.get_log_events(
-            logGroupName=self.log_group, logStreamName=self.log_stream, startTime=max(now_ms - 2 * 86_400_000, 0),
-            startFromHead=False, limit=100,
+            logGroupName=self.log_group, logStreamName=self.log_stream, startTime=timestamp_ms,
+            endTime=timestamp_ms + 1, startFromHead=True, limit=10,
         )
-        return any(event.get("message") == line for event in response.get("events", []))
+        return any(event.get("timestamp") == timestamp_ms for event in response.get("events", []))
 
     def put(self, message: str, slot: datetime) -> None:
-        event = {"timestamp": int(self.clock() * 1000), "message": metrics_line(message, slot)}
+        event = {"timestamp": slot_epoch_ms(slot), "message": one_line(message)}
+        too_old = int(self.clock() * 1000) - event["timestamp"] > CLOUDWATCH_MAX_AGE_MS
         last_error = "no attempt"
         for attempt in range(self.attempts):
             if attempt:
                 self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
             try:
                 if not self._ready:
-                    self._ensure_destination()
-                if self._recently_logged(event["message"]):
-                    return  # a rerun of the slot: its line is already in the stream (one line per slot)
+                    self._ensure_destination()  # also for a too-old slot: a broken destination fails every run
+                if too_old:
+                    # CloudWatch would reject the event. The count is a monitoring figure for the slot's
+                    # dashboards, not data: the slot's dataset, records and state are complete without it,
+                    # and failing would make a late backfill impossible. Logged so the gap is visible.
+                    log.warning("cloudwatch metrics for %s skipped: older than CloudWatch Logs accepts (14 days)",
+                                slot_iso(slot))  # fmt: skip
+                    return
+                if self._slot_logged(event["timestamp"]):
+                    return  # a rerun of the slot: its event is already in the stream (one event per slot)
                 response = self.client.put_log_events(
                     logGroupName=self.log_group, logStreamName=self.log_stream, logEvents=[event]
                 )

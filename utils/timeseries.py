@@ -1,8 +1,18 @@
 """Time-series sinks for the merge's change records (SPEC section 7): SQLite, Timestream, Parquet, none.
 
-Every sink takes the same frame of change records (``TIMESERIES_COLUMNS``) and the slot; the sink writes
-``time = slot``. Public-output rules (SPEC 6) apply to every sink: a missing number is written as -1 and a
-missing text as ``N/A``, so a query never has to tell NULL from "not measured".
+Every sink takes the same frame of change records (``TIMESERIES_COLUMNS``, in the public naming that
+``merge.public`` produces) and the slot; the sink writes ``time = slot``. Public-output rules apply to every
+sink: a missing number is written as -1 and a missing text as ``N/A``, so a query never has to tell NULL
+from "not measured".
+
+Record shape (SpotLake's live Azure table, ddps-lab/spotlake ``collector/spot-dataset/azure`` upload code,
+observed 2026-01): dimensions InstanceTier, InstanceType, Region (the display location, ``US East``) and
+AvailabilityZone; one multi-measure ``azure_values`` with DesiredCount, OndemandPrice, SpotPrice, Savings,
+IF, T2, T3 (DOUBLE), Score (VARCHAR integer text ``"3"``, missing ``"-1"``) and Time (VARCHAR
+``YYYY-MM-DD HH:MM:SS``: the slot of the row's last SPS probe, older than the record time for a carried
+row). ``RegionCode`` (the ARM code) is a column of the SQLite and Parquet sinks only, never a Timestream
+dimension, so the series keys stay SpotLake's. SQLite and Parquet have no ``Time`` column: SQL column names
+are case-insensitive there and ``time`` (the slot) already holds the record time.
 
 Idempotency per slot (SPEC 8, a rerun of the same slot adds no duplicates):
 - SQLite: upsert on (InstanceTier, InstanceType, Region, AvailabilityZone, time).
@@ -14,7 +24,7 @@ Idempotency per slot (SPEC 8, a rerun of the same slot adds no duplicates):
 Querying the Parquet dataset with DuckDB (store root ``./spotlake-data``)::
 
     SELECT time, Region, SpotPrice FROM read_parquet('spotlake-data/timeseries/azure/*/*/*/*.parquet')
-    WHERE InstanceType = 'D2s_v3' AND Region = 'eastus' ORDER BY time;
+    WHERE InstanceType = 'D2s_v3' AND Region = 'US East' ORDER BY time;
 
 (Athena: an external table over ``s3://bucket/prefix/timeseries/azure/`` with the same columns.)
 """
@@ -41,10 +51,16 @@ from utils.store_io import write_parquet
 log = logging.getLogger(__name__)
 
 DIMENSION_COLUMNS = ["InstanceTier", "InstanceType", "Region", "AvailabilityZone"]
+REGION_CODE_COLUMN = "RegionCode"  # SQLite / Parquet only, not a Timestream dimension
 DOUBLE_MEASURES = ["DesiredCount", "OndemandPrice", "SpotPrice", "Savings", "IF", "T2", "T3"]
-TEXT_MEASURE = "Score"  # VARCHAR in Timestream (SPEC 7); numeric in SQLite and Parquet
-NUMBER_COLUMNS = [*DOUBLE_MEASURES, TEXT_MEASURE]
-TIMESERIES_COLUMNS = [*DIMENSION_COLUMNS, *DOUBLE_MEASURES, TEXT_MEASURE]
+SCORE_MEASURE = "Score"  # VARCHAR integer text in Timestream; numeric in SQLite and Parquet
+TIME_MEASURE = "Time"  # VARCHAR in Timestream only (the row's last probe), see the module docstring
+NUMBER_COLUMNS = [*DOUBLE_MEASURES, SCORE_MEASURE]
+TEXT_COLUMNS = [*DIMENSION_COLUMNS, REGION_CODE_COLUMN, TIME_MEASURE]
+TABLE_COLUMNS = [*DIMENSION_COLUMNS, REGION_CODE_COLUMN, *NUMBER_COLUMNS]  # SQLite / Parquet, plus ``time``
+TIMESERIES_COLUMNS = [*TABLE_COLUMNS, TIME_MEASURE]  # the records frame every sink takes
+TIMESTREAM_MEASURES = [*((name, "DOUBLE") for name in DOUBLE_MEASURES), (SCORE_MEASURE, "VARCHAR"),
+                       (TIME_MEASURE, "VARCHAR")]  # fmt: skip
 
 MISSING_NUMBER = -1.0
 MISSING_TEXT = "N/A"
@@ -81,8 +97,8 @@ def sqlite_time_text(slot: datetime) -> str:
 def normalise_records(records: pd.DataFrame) -> pd.DataFrame:
     """The ``TIMESERIES_COLUMNS`` of ``records`` with public missing-value rules applied.
 
-    Dimensions become non-empty strings (missing or empty -> ``N/A``); measures and Score become float64
-    (missing or non-finite -> -1). Extra columns are dropped.
+    Text columns (dimensions, RegionCode, Time) become non-empty strings (missing or empty -> ``N/A``);
+    measures and Score become float64 (missing or non-finite -> -1). Extra columns are dropped.
 
     Raises:
         ValueError: a required column is absent (a caller bug, not a data fault).
@@ -91,20 +107,25 @@ def normalise_records(records: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"time-series records lack columns {missing}")
     out = pd.DataFrame(index=pd.RangeIndex(len(records)))
-    for column in DIMENSION_COLUMNS:
+    for column in TIMESERIES_COLUMNS:
         values = records[column].reset_index(drop=True)
-        text = values.astype("string").str.strip()
-        out[column] = text.where(values.notna() & (text != ""), MISSING_TEXT).astype(object)
-    for column in NUMBER_COLUMNS:
-        numbers = pd.to_numeric(records[column].reset_index(drop=True), errors="coerce").astype("float64")
-        finite = numbers.where(numbers.abs() != math.inf)
-        out[column] = finite.fillna(MISSING_NUMBER)
+        if column in TEXT_COLUMNS:
+            text = values.astype("string").str.strip()
+            out[column] = text.where(values.notna() & (text != ""), MISSING_TEXT).astype(object)
+        else:
+            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+            out[column] = numbers.where(numbers.abs() != math.inf).fillna(MISSING_NUMBER)
     return out
 
 
 def _number_text(values: pd.Series) -> pd.Series:
     """Shortest round-trip decimal text of float64 values ("3.0", "0.096", "-1.0")."""
     return values.astype("float64").astype(str)
+
+
+def _integer_text(values: pd.Series) -> pd.Series:
+    """Integer text of whole float64 values ("3", "-1"): the Score as SpotLake's Timestream holds it."""
+    return values.astype("float64").round().astype("int64").astype(str)
 
 
 def build_timestream_records(records: pd.DataFrame, slot: datetime, version: int | None = None) -> list[dict[str, Any]]:
@@ -114,7 +135,8 @@ def build_timestream_records(records: pd.DataFrame, slot: datetime, version: int
     {'Dimensions': [{'Name': 'InstanceTier', 'Value': 'Standard', 'DimensionValueType': 'VARCHAR'}, ...],
      'MeasureName': 'azure_values', 'MeasureValueType': 'MULTI',
      'MeasureValues': [{'Name': 'DesiredCount', 'Value': '5.0', 'Type': 'DOUBLE'}, ...,
-                       {'Name': 'Score', 'Value': '3.0', 'Type': 'VARCHAR'}],
+                       {'Name': 'Score', 'Value': '3', 'Type': 'VARCHAR'},
+                       {'Name': 'Time', 'Value': '2025-12-13 13:00:00', 'Type': 'VARCHAR'}],
      'Time': '1765630800000', 'TimeUnit': 'MILLISECONDS', 'Version': 1765630800000}
     """
     frame = normalise_records(records)
@@ -122,8 +144,11 @@ def build_timestream_records(records: pd.DataFrame, slot: datetime, version: int
     version = epoch_ms if version is None else version
     time_text = str(epoch_ms)
     dim_cols = [frame[c].tolist() for c in DIMENSION_COLUMNS]
-    measure_cols = [_number_text(frame[c]).tolist() for c in NUMBER_COLUMNS]
-    measure_types = ["DOUBLE"] * len(DOUBLE_MEASURES) + ["VARCHAR"]
+    measure_cols = [
+        *(_number_text(frame[c]).tolist() for c in DOUBLE_MEASURES),
+        _integer_text(frame[SCORE_MEASURE]).tolist(),
+        frame[TIME_MEASURE].tolist(),
+    ]
     out: list[dict[str, Any]] = []
     for dims, measures in zip(zip(*dim_cols, strict=True), zip(*measure_cols, strict=True), strict=True):
         out.append(
@@ -136,7 +161,7 @@ def build_timestream_records(records: pd.DataFrame, slot: datetime, version: int
                 "MeasureValueType": "MULTI",
                 "MeasureValues": [
                     {"Name": name, "Value": value, "Type": kind}
-                    for name, value, kind in zip(NUMBER_COLUMNS, measures, measure_types, strict=True)
+                    for (name, kind), value in zip(TIMESTREAM_MEASURES, measures, strict=True)
                 ],
                 "Time": time_text,
                 "TimeUnit": "MILLISECONDS",
@@ -159,6 +184,7 @@ CREATE TABLE IF NOT EXISTS {SQLITE_TABLE} (
     InstanceType TEXT NOT NULL,
     Region TEXT NOT NULL,
     AvailabilityZone TEXT NOT NULL,
+    RegionCode TEXT,
     DesiredCount REAL NOT NULL,
     OndemandPrice REAL NOT NULL,
     SpotPrice REAL NOT NULL,
@@ -172,20 +198,59 @@ CREATE TABLE IF NOT EXISTS {SQLITE_TABLE} (
 );
 CREATE INDEX IF NOT EXISTS {SQLITE_TABLE}_type_region_time ON {SQLITE_TABLE} (InstanceType, Region, time);
 """
+# Rows written before the public naming cutover (Region = ARM code, no RegionCode column: the table is
+# upgraded in place by ``_upgrade_schema``) are indexed so renaming them stays cheap on a large table.
+_SQLITE_PRE_CUTOVER_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {SQLITE_TABLE}_pre_cutover ON {SQLITE_TABLE} (Region) WHERE RegionCode IS NULL"
+)
+_SQLITE_RENAME = (
+    f"UPDATE OR REPLACE {SQLITE_TABLE} SET Region = ?, RegionCode = ? WHERE RegionCode IS NULL AND Region = ?"
+)
 
-_SQLITE_COLUMNS = [*TIMESERIES_COLUMNS, "time"]
+_SQLITE_COLUMNS = [*TABLE_COLUMNS, "time"]
 _SQLITE_UPSERT = (
     f"INSERT INTO {SQLITE_TABLE} ({', '.join(_SQLITE_COLUMNS)}) VALUES ({', '.join('?' for _ in _SQLITE_COLUMNS)}) "
     f"ON CONFLICT (InstanceTier, InstanceType, Region, AvailabilityZone, time) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in NUMBER_COLUMNS)
+    + ", ".join(f"{c} = excluded.{c}" for c in [REGION_CODE_COLUMN, *NUMBER_COLUMNS])
 )
+
+
+def _upgrade_schema(connection: sqlite3.Connection) -> None:
+    """Add ``RegionCode`` to a table created before it existed (its rows keep NULL until renamed)."""
+    columns = {row[1] for row in connection.execute(f"PRAGMA table_info({SQLITE_TABLE})")}
+    if REGION_CODE_COLUMN not in columns:
+        connection.execute(f"ALTER TABLE {SQLITE_TABLE} ADD COLUMN {REGION_CODE_COLUMN} TEXT")
+        log.warning("time-series table %s upgraded: RegionCode column added; earlier rows (Region = ARM code) "
+                    "are renamed to display locations as their regions are written again", SQLITE_TABLE)  # fmt: skip
+    connection.execute(_SQLITE_PRE_CUTOVER_INDEX)
+
+
+def _rename_pre_cutover_rows(connection: sqlite3.Connection, frame: pd.DataFrame) -> int:
+    """Rename rows written before the cutover (Region = ARM code, RegionCode NULL) of the regions in
+    ``frame`` to (display location, ARM code), so a series continues across the cutover; returns how many.
+
+    ``OR REPLACE``: a rerun of a pre-cutover slot may already hold the renamed point; the rerun's upsert
+    that follows writes it anyway.
+    """
+    if connection.execute(f"SELECT 1 FROM {SQLITE_TABLE} WHERE RegionCode IS NULL LIMIT 1").fetchone() is None:
+        return 0
+    pairs = frame[["Region", REGION_CODE_COLUMN]].drop_duplicates()
+    before = connection.total_changes
+    connection.executemany(_SQLITE_RENAME, zip(pairs["Region"], pairs[REGION_CODE_COLUMN], pairs[REGION_CODE_COLUMN],
+                                               strict=True))  # fmt: skip
+    renamed = connection.total_changes - before
+    if renamed:
+        log.warning("time-series cutover: %d earlier rows renamed from ARM codes to display locations (%d regions)",
+                    renamed, len(pairs))  # fmt: skip
+    return renamed
 
 
 class SqliteSink:
     """A local SQLite table ``azure_timeseries``, one row per record; query it with plain SQL.
 
     Missing numbers are stored as -1 and missing text as ``N/A`` (not NULL), like every public output.
-    ``time`` is text ``YYYY-MM-DD HH:MM:SS`` in UTC.
+    ``time`` is text ``YYYY-MM-DD HH:MM:SS`` in UTC. ``RegionCode`` is NULL only on rows written before the
+    public naming cutover whose region has not been written since (see ``_rename_pre_cutover_rows``).
     """
 
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
@@ -197,6 +262,7 @@ class SqliteSink:
         connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(_SQLITE_SCHEMA)
+        _upgrade_schema(connection)
         return connection
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
@@ -211,6 +277,7 @@ class SqliteSink:
             raise RunFailed(f"cannot open time-series database {self.path}: {exc}") from exc
         try:
             connection.execute("BEGIN IMMEDIATE")
+            _rename_pre_cutover_rows(connection, frame)
             connection.executemany(_SQLITE_UPSERT, rows)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -327,7 +394,8 @@ class ParquetSink:
     """One Parquet file per slot at ``timeseries/azure/YYYY/MM/DD/HH-MM.parquet`` (date-partitioned).
 
     Columns as the SQLite table, with ``time`` a UTC timestamp. Each write replaces the slot's file, so a
-    rerun of the slot is idempotent; an empty write removes it.
+    rerun of the slot is idempotent; an empty write removes it. Files written before the public naming
+    cutover have Region = ARM code and no RegionCode (DuckDB reads both with ``union_by_name = true``).
     """
 
     def __init__(self, store: Store) -> None:
@@ -339,7 +407,8 @@ class ParquetSink:
         if frame.empty:
             self.store.delete(key)
             return 0
-        for column in DIMENSION_COLUMNS:
+        frame = frame[TABLE_COLUMNS].copy()
+        for column in [*DIMENSION_COLUMNS, REGION_CODE_COLUMN]:
             frame[column] = frame[column].astype(str)
         frame["time"] = pd.Timestamp(_utc(slot)).as_unit("ms")
         write_parquet(self.store, key, frame)

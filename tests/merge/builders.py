@@ -14,6 +14,8 @@ from utils.store_io import write_parquet
 
 SLOT = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
 SCORE_LABELS = {3.0: "High", 2.0: "Medium", 1.0: "Low"}
+# Retail Prices display locations (the price API's ``location`` field) of the regions the tests use.
+DISPLAY_LOCATIONS = {"eastus": "US East", "westus": "US West", "westeurope": "EU West", "japaneast": "JA East"}
 
 
 def slot_at(index: int) -> datetime:
@@ -25,7 +27,7 @@ def price_frame(rows: Iterable[Sequence]) -> pd.DataFrame:
     records = []
     for row in rows:
         tier, size, region, od, spot = row[:5]
-        name = row[5] if len(row) > 5 else f"Name of {region}"
+        name = row[5] if len(row) > 5 else DISPLAY_LOCATIONS.get(region, f"Name of {region}")
         savings = (od - spot) / od * 100 if od and spot is not None and not np.isnan(spot) else np.nan
         records.append((tier, size, region, name, od, spot, savings))
     frame = pd.DataFrame(records, columns=PRICE_COLUMNS)

@@ -14,7 +14,7 @@ from merge.upload_data import PUBLISH_STEPS
 from tests.merge.builders import slot_at
 from tests.merge.faults import CrashBeforeKeyStore, CrashingMetricsSink, CrashMidwayTimeseriesSink, InjectedCrash
 from tests.merge.world import World, local_settings, merge_slot, sqlite_rows, store_snapshot
-from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY, QUERY_SELECTOR_KEY, archive_key
+from utils.constants import ASSOCIATION_KEY, LATEST_JSON_KEY, LATEST_STATE_KEY, QUERY_SELECTOR_KEY, archive_key
 from utils.errors import EXIT_FAILED
 from utils.settings import Settings, TimeseriesConfig
 from utils.store import LocalStore
@@ -26,6 +26,7 @@ KEY_OF_STEP = {
     "archive": archive_key(CRASH_SLOT),
     "latest_json": LATEST_JSON_KEY,
     "query_selector": QUERY_SELECTOR_KEY,
+    "association": ASSOCIATION_KEY,
     "summary": SUMMARY_KEY,
     "snapshot": snapshot_key(CRASH_SLOT),
     "latest_state": LATEST_STATE_KEY,

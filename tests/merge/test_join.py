@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from merge.join import build_merged, empty_merged
-from merge.records import latest_json_bytes, public_frame
+from merge.public import PUBLIC_COLUMNS, public_frame, unknown_display_rows
+from merge.records import latest_json_bytes
 from tests.merge.builders import SLOT, if_frame, merged_frame, price_frame, slot_at, sps_frame
 from utils.constants import MERGED_COLUMNS
 
@@ -56,10 +57,25 @@ def test_a_probed_pair_without_a_price_is_kept_and_published_with_minus_one() ->
     merged = build_merged(sps, price_frame([]), if_frame([]), empty_merged(), SLOT).merged
     assert len(merged) == 1 and np.isnan(merged["SpotPrice"].iloc[0])
     public = public_frame(merged)
-    assert list(public.columns) == MERGED_COLUMNS
+    assert list(public.columns) == PUBLIC_COLUMNS
     first = public.iloc[0]
-    assert (first["OndemandPrice"], first["SpotPrice"], first["IF"], first["RegionName"]) == (-1, -1, -1, "N/A")
-    assert (first["T2"], first["T3"], first["Time"]) == (10, 0, "2025-12-13T13:00:00Z")
+    assert (first["OndemandPrice"], first["SpotPrice"], first["IF"]) == (-1, -1, -1)
+    # No price row in the region at all: the display location is unknown, the public Region is the ARM code.
+    assert (first["Region"], first["RegionCode"], first["InstanceFamily"]) == ("eastus", "eastus", "N/A")
+    assert (first["T2"], first["T3"], first["Score"], first["Time"]) == (10, 0, 2, "2025-12-13 13:00:00")
+
+
+def test_the_display_location_is_the_regions_from_any_price_row_else_from_the_previous_dataset() -> None:
+    sps = sps_frame([("Standard", "D2s_v3", "EastUS", "1", 3), ("Standard", "D2s_v3", "westeurope", "1", 3),
+                     ("Standard", "D2s_v3", "japaneast", "1", None)], NEXT, 5)  # fmt: skip
+    price = price_frame([("Standard", "E4s_v5", "eastus", 0.25, 0.05)])  # another size in eastus
+    previous = merged_frame([{"Region": "westeurope", "RegionName": "EU West"}])
+    merged = build_merged(sps, price, if_frame([]), previous, NEXT).merged
+    public = public_frame(merged).set_index("RegionCode")
+    assert public.loc["EastUS", "Region"] == "US East"  # from the E4s_v5 price row of the region (any casing)
+    assert public.loc["westeurope", "Region"] == "EU West"  # from the previous merged dataset
+    assert public.loc["japaneast", "Region"] == "japaneast"  # unknown: the ARM code
+    assert unknown_display_rows(merged) == 1
 
 
 def test_previous_rows_not_probed_are_carried_while_they_have_a_spot_price() -> None:

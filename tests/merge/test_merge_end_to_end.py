@@ -13,14 +13,13 @@ import pandas as pd
 import pytest
 
 from merge.merge_data import LEASE_NAME, build_parser, main
-from merge.records import public_frame
+from merge.public import PUBLIC_COLUMNS, public_frame
 from merge.state import SUMMARY_KEY, list_snapshots, read_state, snapshot_key
-from tests.merge.builders import slot_at
+from tests.merge.builders import slot_at, write_slot_inputs
 from tests.merge.world import World, local_settings, merge_slot, sqlite_rows, store_snapshot
 from utils.constants import (
     LATEST_JSON_KEY,
     LATEST_STATE_KEY,
-    MERGED_COLUMNS,
     QUERY_SELECTOR_KEY,
     archive_key,
     price_key,
@@ -35,7 +34,7 @@ from utils.store_io import read_json, write_parquet
 # Spot price history of D2s_v3 in eastus: the one query an operator runs against the SQLite sink.
 SPOT_HISTORY_SQL = """
 SELECT time, AvailabilityZone, DesiredCount, SpotPrice, Score, T2, T3
-FROM azure_timeseries WHERE InstanceType = 'D2s_v3' AND Region = 'eastus' ORDER BY time, AvailabilityZone
+FROM azure_timeseries WHERE InstanceType = 'D2s_v3' AND Region = 'US East' ORDER BY time, AvailabilityZone
 """
 
 
@@ -52,15 +51,15 @@ def check_published_objects(store: LocalStore, index: int, summary: dict) -> pd.
     public = public_frame(merged)
     archive = pd.read_csv(io.BytesIO(gzip.decompress(store.get_bytes(archive_key(slot_at(index))))),
                           keep_default_na=False, dtype={"AvailabilityZone": str})  # fmt: skip
-    assert list(archive.columns) == MERGED_COLUMNS
+    assert list(archive.columns) == PUBLIC_COLUMNS
     assert archive.values.tolist() == public.values.tolist()
     latest = json.loads(store.get_bytes(LATEST_JSON_KEY))
-    assert [list(record) for record in latest[:1]] == [MERGED_COLUMNS]
+    assert [list(record) for record in latest[:1]] == [PUBLIC_COLUMNS]
     assert latest == public.to_dict(orient="records")
     assert not any(v is None or (isinstance(v, float) and np.isnan(v)) for r in latest for v in r.values())
     selector = read_json(store, QUERY_SELECTOR_KEY)
     pairs = {(r["InstanceTier"], r["InstanceType"], r["Region"]) for r in selector}
-    assert set(map(tuple, merged[["InstanceTier", "InstanceType", "Region"]].values.tolist())) <= pairs
+    assert set(map(tuple, public[["InstanceTier", "InstanceType", "Region"]].values.tolist())) <= pairs
     assert selector == sorted(selector, key=lambda r: (r["InstanceTier"], r["InstanceType"], r["Region"]))
     assert read_json(store, SUMMARY_KEY) == summary
     assert summary["rows"] == len(merged)
@@ -89,6 +88,8 @@ def test_several_slots_rotating_desired_counts_publish_consistent_objects_and_re
     assert len(sqlite_rows(settings)) == total_changes
     history = sqlite_rows(settings, SPOT_HISTORY_SQL)
     assert history[0] == ("2025-12-13 13:00:00", "1", 1.0, 0.0192, 3.0, 1.0, 1.0)
+    assert sqlite_rows(settings, "SELECT DISTINCT Region, RegionCode FROM azure_timeseries ORDER BY 1") == [
+        ("EU West", "westeurope"), ("US East", "eastus")]
     assert {row[0] for row in history} <= {f"2025-12-13 13:{m}0:00" for m in range(4)}
     metrics = (Path(settings.metrics.path)).read_text().splitlines()
     assert metrics[-1] == "2025-12-13T13:30:00Z AZUREONDEMAND: 18 AZURESPOT: 18 AZUREIF: 18 AZURESPS: 17"
@@ -125,7 +126,7 @@ def test_rows_not_probed_are_carried_and_unpriced_unprobed_rows_leave(env) -> No
     assert not ((merged["InstanceType"] == "D2s_v3") & (merged["Region"] == "westeurope")).any()
     # The query selector still remembers the pair that left.
     selector = read_json(store, QUERY_SELECTOR_KEY)
-    assert {"InstanceTier": "Standard", "InstanceType": "D2s_v3", "Region": "westeurope"} in selector
+    assert {"InstanceTier": "Standard", "InstanceType": "D2s_v3", "Region": "EU West"} in selector
 
 
 def test_rerunning_a_committed_slot_rewrites_identical_objects_and_no_duplicate_records(env) -> None:
@@ -220,3 +221,20 @@ def test_a_second_merge_while_one_holds_the_lease_fails_with_exit_1(env, base_en
     assert not store.exists(LATEST_STATE_KEY)
     assert run_entry("merge", build_parser(), main, argv=["--sps_key", key], env=run_env) == 0
     assert store.exists(LATEST_STATE_KEY)
+
+
+def test_rows_of_a_region_no_price_names_publish_the_arm_code_and_log_one_warning(env, caplog) -> None:
+    settings, store, _world = env
+    key = write_slot_inputs(store, slot_at(0), 1, sps_rows=[("Standard", "D2s_v3", "eastus", "1", 3),
+                                                            ("Standard", "D2s_v3", "newregion", "1", 3),
+                                                            ("Standard", "D2s_v3", "newregion", "2", 2)],
+                            price_rows=[("Standard", "D2s_v3", "eastus", 0.096, 0.0192)], if_rows=[])  # fmt: skip
+    caplog.set_level("WARNING")
+    summary = merge_slot(settings, store, key)
+    latest = json.loads(store.get_bytes(LATEST_JSON_KEY))
+    assert sorted({(r["Region"], r["RegionCode"]) for r in latest}) == [("US East", "eastus"),
+                                                                         ("newregion", "newregion")]
+    warnings = [r.getMessage() for r in caplog.records if "no display location" in r.getMessage()]
+    assert warnings == ["2 of 3 rows have no display location (no price row in their region); their public "
+                        "Region is the ARM code"]  # fmt: skip
+    assert summary["rows_without_display_location"] == 2

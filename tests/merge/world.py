@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from merge.merge_data import run_merge
@@ -44,9 +44,13 @@ class World:
     spot_override: dict[tuple[str, str, str], float] = field(default_factory=dict)
     unpriced: set[tuple[str, str, str]] = field(default_factory=set)
     unprobed: set[tuple[str, str, str]] = field(default_factory=set)
+    start: datetime = field(default_factory=lambda: slot_at(0))  # the slot of index 0
 
     def count(self, index: int) -> int:
         return DESIRED_COUNTS[index % len(DESIRED_COUNTS)]
+
+    def slot(self, index: int) -> datetime:
+        return self.start + timedelta(minutes=10 * index)
 
     def write(self, store: Store, index: int, *, price: bool = True, if_data: bool = True) -> str:
         count = self.count(index)
@@ -62,7 +66,7 @@ class World:
             if (tier, size, region) not in self.unpriced
         ]
         if_rows = [(tier, size, region, 3.0 - 0.5 * (i % 3)) for i, (tier, size, region, *_r) in enumerate(PAIRS)]
-        return write_slot_inputs(store, slot_at(index), count, sps_rows=sps_rows,
+        return write_slot_inputs(store, self.slot(index), count, sps_rows=sps_rows,
                                  price_rows=price_rows if price else None,
                                  if_rows=if_rows if if_data else None)  # fmt: skip
 

@@ -12,14 +12,16 @@ SLOT_MS = 1765630800000
 
 
 def change_records(n: int = 3, *, spot_offset: float = 0.0) -> pd.DataFrame:
-    """``n`` distinct rows: D2s_v3 first (eastus, zone 1), then synthetic sizes; row 2 has missing values."""
+    """``n`` distinct rows in the public naming (as ``merge.public.timeseries_frame`` gives them): D2s_v3
+    first (US East / eastus, zone 1), then synthetic sizes; row 2 has missing values."""
     types = ["D2s_v3", "E4s_v5", "NC24ads_A100_v4"] + [f"X{i}_v9" for i in range(max(0, n - 3))]
     frame = pd.DataFrame(
         {
             "InstanceTier": ["Standard"] * n,
             "InstanceType": types[:n],
-            "Region": ["eastus"] * n,
+            "Region": ["US East"] * n,
             "AvailabilityZone": (["1", "Single", "3"] * n)[:n],
+            "RegionCode": ["eastus"] * n,
             "DesiredCount": [5] * n,
             "OndemandPrice": [0.096 + i for i in range(n)],
             "SpotPrice": [0.0192 + i + spot_offset for i in range(n)],
@@ -27,7 +29,8 @@ def change_records(n: int = 3, *, spot_offset: float = 0.0) -> pd.DataFrame:
             "IF": [3.0] * n,
             "T2": [5.0] * n,
             "T3": [1.0] * n,
-            "Score": [3.0] * n,
+            "Score": [3] * n,
+            "Time": ["2025-12-13 13:00:00"] * n,
         }
     )
     if n >= 3:

@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 import pytest
 from botocore.stub import Stubber
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.utils.sink_records import SLOT, SLOT_MS, change_records
@@ -24,6 +24,7 @@ from utils.settings import load_settings
 from utils.store import LocalStore
 from utils.store_io import read_parquet
 from utils.timeseries import (
+    TABLE_COLUMNS,
     TIMESERIES_COLUMNS,
     NoneSink,
     ParquetSink,
@@ -38,7 +39,7 @@ from utils.timeseries import (
 README_SPOT_HISTORY_SQL = """
 SELECT time, AvailabilityZone, SpotPrice, OndemandPrice, Savings
 FROM azure_timeseries
-WHERE InstanceType = 'D2s_v3' AND Region = 'eastus'
+WHERE InstanceType = 'D2s_v3' AND Region = 'US East'
 ORDER BY time, AvailabilityZone;
 """
 
@@ -53,6 +54,7 @@ def test_missing_numbers_become_minus_one_and_missing_text_becomes_na() -> None:
     assert frame.loc[2, "Score"] == -1.0
     assert frame.loc[2, "AvailabilityZone"] == "N/A"
     assert frame.loc[0, "SpotPrice"] == pytest.approx(0.0192)
+    assert (frame.loc[0, "RegionCode"], frame.loc[0, "Time"]) == ("eastus", "2025-12-13 13:00:00")
 
 
 def test_records_missing_a_column_are_refused_naming_it() -> None:
@@ -65,7 +67,7 @@ def test_timestream_record_is_multi_measure_with_slot_time_and_version() -> None
     assert record["Dimensions"] == [
         {"Name": "InstanceTier", "Value": "Standard", "DimensionValueType": "VARCHAR"},
         {"Name": "InstanceType", "Value": "D2s_v3", "DimensionValueType": "VARCHAR"},
-        {"Name": "Region", "Value": "eastus", "DimensionValueType": "VARCHAR"},
+        {"Name": "Region", "Value": "US East", "DimensionValueType": "VARCHAR"},
         {"Name": "AvailabilityZone", "Value": "1", "DimensionValueType": "VARCHAR"},
     ]
     assert record["MeasureName"] == "azure_values"
@@ -78,7 +80,8 @@ def test_timestream_record_is_multi_measure_with_slot_time_and_version() -> None
         {"Name": "IF", "Value": "3.0", "Type": "DOUBLE"},
         {"Name": "T2", "Value": "5.0", "Type": "DOUBLE"},
         {"Name": "T3", "Value": "1.0", "Type": "DOUBLE"},
-        {"Name": "Score", "Value": "3.0", "Type": "VARCHAR"},
+        {"Name": "Score", "Value": "3", "Type": "VARCHAR"},
+        {"Name": "Time", "Value": "2025-12-13 13:00:00", "Type": "VARCHAR"},
     ]
     assert record["Time"] == str(SLOT_MS)
     assert record["TimeUnit"] == "MILLISECONDS"
@@ -119,6 +122,42 @@ def test_sqlite_rerun_of_a_slot_adds_no_duplicates_and_updates_values(tmp_path: 
     assert spot[0] == pytest.approx(1.0192)
 
 
+def test_sqlite_rows_carry_the_region_code_beside_the_display_location(tmp_path: Path) -> None:
+    SqliteSink(tmp_path / "ts.db").write(change_records(2), SLOT)
+    with sqlite3.connect(tmp_path / "ts.db") as db:
+        rows = db.execute("SELECT Region, RegionCode FROM azure_timeseries").fetchall()
+    assert rows == [("US East", "eastus")] * 2
+
+
+_PRE_CUTOVER_SCHEMA = """
+CREATE TABLE azure_timeseries (
+    InstanceTier TEXT NOT NULL, InstanceType TEXT NOT NULL, Region TEXT NOT NULL, AvailabilityZone TEXT NOT NULL,
+    DesiredCount REAL NOT NULL, OndemandPrice REAL NOT NULL, SpotPrice REAL NOT NULL, Savings REAL NOT NULL,
+    IF REAL NOT NULL, T2 REAL NOT NULL, T3 REAL NOT NULL, Score REAL NOT NULL, time TEXT NOT NULL,
+    PRIMARY KEY (InstanceTier, InstanceType, Region, AvailabilityZone, time));
+INSERT INTO azure_timeseries VALUES ('Standard', 'D2s_v3', 'eastus', '1', 1, 0.096, 0.0192, 80, 3, 1, 1, 3,
+                                     '2025-12-13 12:50:00');
+INSERT INTO azure_timeseries VALUES ('Standard', 'D2s_v3', 'westus2', '1', 1, 0.096, 0.0211, 78, 3, 1, 1, 3,
+                                     '2025-12-13 12:50:00');
+"""
+
+
+def test_a_table_written_before_the_cutover_gets_region_code_and_its_series_continue(tmp_path: Path, caplog) -> None:
+    # The table as the collector wrote it before the public naming cutover: Region = ARM code, no RegionCode.
+    with sqlite3.connect(tmp_path / "ts.db") as db:
+        db.executescript(_PRE_CUTOVER_SCHEMA)
+    caplog.set_level("WARNING")
+    SqliteSink(tmp_path / "ts.db").write(change_records(1), SLOT)
+    with sqlite3.connect(tmp_path / "ts.db") as db:
+        rows = db.execute(README_SPOT_HISTORY_SQL).fetchall()
+        untouched = db.execute("SELECT Region, RegionCode FROM azure_timeseries WHERE Region = 'westus2'").fetchall()
+    assert rows == [("2025-12-13 12:50:00", "1", 0.0192, 0.096, 80.0),
+                    ("2025-12-13 13:00:00", "1", 0.0192, 0.096, 80.0)]
+    assert untouched == [("westus2", None)]  # renamed when its region is written again
+    assert "RegionCode column added" in caplog.text
+    assert "time-series cutover: 1 earlier rows renamed" in caplog.text
+
+
 def test_sqlite_sink_on_an_unusable_path_raises_run_failed(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(RunFailed, match="time-series"):
@@ -134,19 +173,19 @@ def test_parquet_sink_reads_back_with_pandas_and_the_documented_duckdb_query(tmp
     assert sink.write(change_records(3), SLOT) == 3
     assert sink.write(change_records(2, spot_offset=0.5), SLOT + timedelta(days=1)) == 2
     frame = read_parquet(store, timeseries_parquet_key(SLOT))
-    assert list(frame.columns) == [*TIMESERIES_COLUMNS, "time"]
+    assert list(frame.columns) == [*TABLE_COLUMNS, "time"]
     assert (frame["time"] == pd.Timestamp(SLOT)).all()
     assert frame.loc[2, "OndemandPrice"] == -1.0
     glob = (tmp_path / "store" / "timeseries/azure/*/*/*/*.parquet").as_posix()
     documented = (
         f"SELECT time, Region, SpotPrice FROM read_parquet('{glob}') "
-        "WHERE InstanceType = 'D2s_v3' AND Region = 'eastus' ORDER BY time"
+        "WHERE InstanceType = 'D2s_v3' AND Region = 'US East' ORDER BY time"
     )
     # epoch_ms: fetching a TIMESTAMPTZ into Python objects would need pytz, which the venv does not carry.
     rows = duckdb.sql(f"SELECT epoch_ms(time), Region, SpotPrice FROM ({documented})").fetchall()
     assert rows == [
-        (SLOT_MS, "eastus", pytest.approx(0.0192)),
-        (SLOT_MS + 86_400_000, "eastus", pytest.approx(0.5192)),
+        (SLOT_MS, "US East", pytest.approx(0.0192)),
+        (SLOT_MS + 86_400_000, "US East", pytest.approx(0.5192)),
     ]
 
 
@@ -216,10 +255,10 @@ def test_timestream_records_land_in_moto_field_by_field_and_nothing_escapes(time
     assert stored == build_timestream_records(change_records(3), SLOT, version)
     first, missing = stored[0], stored[2]
     assert {d["Name"]: d["Value"] for d in first["Dimensions"]} == {
-        "InstanceTier": "Standard", "InstanceType": "D2s_v3", "Region": "eastus", "AvailabilityZone": "1"}
+        "InstanceTier": "Standard", "InstanceType": "D2s_v3", "Region": "US East", "AvailabilityZone": "1"}
     assert {m["Name"]: (m["Value"], m["Type"]) for m in first["MeasureValues"]}["SpotPrice"] == ("0.0192", "DOUBLE")
     values = {m["Name"]: m["Value"] for m in missing["MeasureValues"]}
-    assert (values["OndemandPrice"], values["Savings"], values["Score"]) == ("-1.0", "-1.0", "-1.0")
+    assert (values["OndemandPrice"], values["Savings"], values["Score"]) == ("-1.0", "-1.0", "-1")
     assert {d["Name"]: d["Value"] for d in missing["Dimensions"]}["AvailabilityZone"] == "N/A"
     assert (first["Time"], first["TimeUnit"]) == (str(SLOT_MS), "MILLISECONDS")
     assert urls and all(url.startswith(settings.aws_endpoint_url) for url in urls)
@@ -362,12 +401,13 @@ def test_unreachable_timestream_raises_run_failed_without_escaping(base_env: dic
 _cell = st.one_of(st.none(), st.just(""), st.just("  "), st.text(max_size=5), st.floats(), st.integers(-5, 60))
 
 
+@settings(deadline=None)  # 14 columns per example on a shared 2-core machine: slow, not wrong
 @given(st.lists(st.tuples(*[_cell] * len(TIMESERIES_COLUMNS)), max_size=15))
 def test_normalised_records_never_hold_missing_values(rows: list[tuple]) -> None:
     frame = normalise_records(pd.DataFrame(rows, columns=TIMESERIES_COLUMNS, dtype=object))
     assert len(frame) == len(rows)
     assert not frame.isna().any().any()
-    for column in ("InstanceTier", "InstanceType", "Region", "AvailabilityZone"):
+    for column in ("InstanceTier", "InstanceType", "Region", "AvailabilityZone", "RegionCode", "Time"):
         assert frame[column].map(lambda v: isinstance(v, str) and v.strip() != "").all()
     numbers = frame[["DesiredCount", "OndemandPrice", "SpotPrice", "Savings", "IF", "T2", "T3", "Score"]]
     assert numbers.map(math.isfinite).all().all()
