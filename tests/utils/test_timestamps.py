@@ -104,7 +104,7 @@ def test_floor_to_slot_is_a_slot_start_within_ten_minutes_and_idempotent(moment:
     assert slot.minute % 10 == 0 and slot.second == 0 and slot.microsecond == 0
     assert timedelta(0) <= moment - slot < timedelta(minutes=10)
     assert floor_to_slot(slot) == slot
-    assert parse_slot(slot_iso(slot)) == slot
+    assert parse_slot(slot_iso(slot), now=slot) == slot
 
 
 def _entry(argv: list[str], env: dict[str, str]) -> tuple[int, list[datetime]]:
