@@ -336,10 +336,15 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None, azure_cred
     aws_endpoint = env.get("AWS_ENDPOINT_URL") or None
     if aws_endpoint:
         aws_endpoint = _http_url("AWS_ENDPOINT_URL", aws_endpoint)
+    timeseries = _parse_timeseries(env.get("SPOTLAKE_TIMESERIES"), store, cwd)
+    metrics = _parse_metrics(env.get("SPOTLAKE_METRICS"), store)
+    for name, local_file in (("SPOTLAKE_TIMESERIES", timeseries.sqlite_path), ("SPOTLAKE_METRICS", metrics.path)):
+        if local_file is not None:  # a local sink file is created on first write: its directory must allow it
+            _require_writable_dir(name, env.get(name) or str(local_file), local_file.parent)
     return Settings(
         store=store,
-        timeseries=_parse_timeseries(env.get("SPOTLAKE_TIMESERIES"), store, cwd),
-        metrics=_parse_metrics(env.get("SPOTLAKE_METRICS"), store),
+        timeseries=timeseries,
+        metrics=metrics,
         azure=azure,
         emulator=EmulatorConfig(
             enabled=emulator_enabled,
