@@ -236,6 +236,9 @@ spotlake::run::final_verdict() {
 # Exit 1 (one alert) when a sink prerequisite is missing; the message names it and how to create it.
 spotlake::run::preflight() {
   local rc=0
+  if [[ "${SETTING[STORE_KIND]}" != s3 && "${SETTING[TIMESERIES]}" != timestream && "${SETTING[METRICS]}" != cloudwatch ]]; then
+    return 0  # only AWS sinks have prerequisites; local paths were checked with the settings
+  fi
   "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" preflight 2>"${WORK_DIR}/preflight.err" || rc=$?
   spotlake::log::prefix preflight <"${WORK_DIR}/preflight.err"
   if ((rc != 0)); then
@@ -288,10 +291,17 @@ spotlake::run::probe_settings() {
 # Take the "run" lease or exit 1 at once, naming the real cause run_lease.py gave (another run holds the
 # lease until a time, or a store error such as NoSuchBucket or AccessDenied).
 spotlake::run::acquire_lease() {
+  local cause
   if ! LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire 2>"${WORK_DIR}/lease.err")"; then
     LEASE_HOLDER=""
     spotlake::log::prefix lease <"${WORK_DIR}/lease.err"
-    spotlake::run::fail "could not take the run lease: $(spotlake::run::last_message "${WORK_DIR}/lease.err")"
+    cause="$(spotlake::run::last_message "${WORK_DIR}/lease.err")"
+    if [[ "${cause}" == "another run holds the lease"* ]]; then
+      spotlake::run::fail "overlapping run refused: ${cause}"
+    else
+      # Not a held lease: the store failed (NoSuchBucket, AccessDenied, a read-only directory ...).
+      spotlake::run::fail "could not take the run lease: ${cause}"
+    fi
     exit 1
   fi
   spotlake::log::prefix lease <"${WORK_DIR}/lease.err"
