@@ -222,14 +222,14 @@ spotlake::run::check_python() {
 # spotlake::run::final_verdict
 # Cleanup: a run that failed before its summary still ends with one verdict line on stdout, with the causes.
 spotlake::run::final_verdict() {
-  local failure reasons=""
+  local failure
   if ((SUMMARY_PRINTED || ${#FAILURES[@]} == 0)); then
     return 0
   fi
+  printf 'SpotLake Azure run %s: FAILED\n' "${SLOT:-?}"
   for failure in "${FAILURES[@]}"; do
-    reasons+="; ${failure}"
+    printf '  cause: %s\n' "${failure}"
   done
-  printf 'SpotLake Azure run %s: FAILED (exit 1): %s\n' "${SLOT:-?}" "${reasons#; }"
 }
 
 # spotlake::run::preflight

@@ -5,7 +5,7 @@ Usage:
     run_summary.py --slot SLOT [--status NAME=CODE ...] [--failure TEXT ...] [--emulator-url URL]
 
 The verdict is the run's outcome as the orchestrator decided it, never re-derived from the statuses: ``OK``
-when no ``--failure`` is given (the run exits 0), else ``FAILED (exit 1)`` followed by every cause.
+when no ``--failure`` is given (the run exits 0), else ``FAILED`` (exit 1) followed by one ``cause:`` line each.
 
 Reads only what the run stored: the slot's objects (present or missing), the merge summary
 (``latest_data/azure/last_merge_summary.json``: rows, changes, fallback slots), the SPS collector's
@@ -165,7 +165,7 @@ def sink_description(settings: Settings) -> str:
 
 def verdict_lines(slot: datetime, statuses: Mapping[str, str], failures: Sequence[str]) -> list[str]:
     """The first line (``OK`` exactly when ``failures`` is empty, the exit code 0) and one line per cause."""
-    verdict = "FAILED (exit 1)" if failures else "OK"
+    verdict = "FAILED" if failures else "OK"
     status_text = " ".join(f"{name}={code}" for name, code in statuses.items())
     lines = [f"SpotLake Azure run {slot_iso(slot)}: {verdict}" + (f" ({status_text})" if status_text else "")]
     lines.extend(f"  cause: {failure}" for failure in failures)
