@@ -30,8 +30,34 @@ venv: $(VENV)/.runtime-stamp
 dev-venv: $(VENV)/.dev-stamp
 checkov-venv: $(CHECKOV_VENV)/.stamp
 
+# TIMESTAMP as one single-quoted shell word, whatever it contains (the script validates it).
+RUN_ARGS = $(if $(TIMESTAMP),'$(subst ','\'',$(TIMESTAMP))')
+
+# `make run` passes run_collection.sh's exit status through: 0 ok, 1 the run failed, 2 bad usage or input.
+# GNU make itself exits 2 for any failed recipe and 1 only in question mode (-q) ("The exit status of make is
+# always one of three values", https://www.gnu.org/software/make/manual/html_node/Running.html, observed
+# 2026-12-02). So when `run` is the only goal (and not a dry run), the venv and the script run while this
+# file is read: the script's log (stderr) streams as usual, its summary (stdout) is printed when it ends, and
+# its status becomes make's: 1 through question mode with nothing left to do, anything else through $(error).
+ifeq ($(MAKECMDGOALS)|$(findstring n,$(firstword -$(MAKEFLAGS))),run|)
+RUN_OUT := $(shell mktemp "$${TMPDIR:-/tmp}/spotlake-make-run.XXXXXX")
+RUN_STATUS := $(shell if $(MAKE) --no-print-directory -s venv >&2; then \
+	bash scripts/run_collection.sh $(RUN_ARGS) >$(RUN_OUT); echo $$?; else echo venv; fi)
+RUN_SUMMARY := $(file <$(RUN_OUT))
+$(shell rm -f $(RUN_OUT))
+$(if $(RUN_SUMMARY),$(info $(RUN_SUMMARY)))
+ifeq ($(RUN_STATUS),1)
+MAKEFLAGS += -q
+else ifneq ($(RUN_STATUS),0)
+$(if $(filter venv,$(RUN_STATUS)),$(error make venv failed; see above))
+$(error scripts/run_collection.sh exited with $(RUN_STATUS)$(if $(filter 2,$(RUN_STATUS)), (bad usage or input)))
+endif
+run:
+	@:
+else
 run: $(VENV)/.runtime-stamp
-	@bash scripts/run_collection.sh $(if $(TIMESTAMP),"$(TIMESTAMP)")
+	@bash scripts/run_collection.sh $(RUN_ARGS)
+endif
 
 lint: $(VENV)/.dev-stamp
 	$(BIN)/ruff check .

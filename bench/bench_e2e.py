@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """End-to-end benchmark: ``scripts/run_collection.sh`` for two consecutive slots, emulator latency on.
 
     .venv/bin/python bench/bench_e2e.py [--latency-ms 100] [--catalog CSV] [--quick] [--json OUT]
@@ -28,6 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import pandas as pd
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Benchmark: small SPS calls per second against the emulator (127.0.0.1, HTTP/1.1 keep-alive).
 
 Starts ``emulator/server.py`` (world catalog, quota lifted), runs ``--clients`` client processes that each

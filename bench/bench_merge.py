@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Benchmark the merge core at world scale against a row-wise baseline (issue 6).
 
     .venv/bin/python bench/bench_merge.py [--regions 60] [--sizes 850] [--change-rate 0.05] [--json OUT]
@@ -27,6 +28,12 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import numpy as np
 import pandas as pd

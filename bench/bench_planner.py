@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Benchmark the SPS request planner: calls against the lower bound and the naive packing, per catalog.
 
 Usage: python3 bench/bench_planner.py [CATALOG.csv ...] [--json OUT] [--max-regions 8] [--max-sizes 5]
@@ -18,6 +19,9 @@ from pathlib import Path
 
 if __name__ == "__main__":  # run by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 from sps_module.plan_cli import UsageError, read_pairs_csv
 from sps_module.request_planner import PairsInput, lower_bound, naive_plan, plan_requests, uncovered_pairs

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Benchmark: fetch the full Retail Prices VM list from the emulator at several concurrency levels.
 
     .venv/bin/python bench/bench_price_fetch.py [--latency-ms 200] [--levels 1,4,8,16] [--json OUT]
@@ -17,6 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 from price.collect_price import price_session
 from price.retail_client import fetch_price_list

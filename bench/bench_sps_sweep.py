@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Benchmark: one full SPS sweep of a catalog against the emulator (quota on, enough subscriptions).
 
 Usage: python3 bench/bench_sps_sweep.py [--catalog CSV] [--subscriptions N] [--workers N] [--latency-ms MS]
@@ -25,6 +26,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import requests
 from requests.adapters import HTTPAdapter

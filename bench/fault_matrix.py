@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Run the whole fault matrix (issue 8 item 2) and print it: API x fault kind x mode -> outcome, then every
 storage / sink step, then the data cells (issue 14: casing, unasked SPS pairs, a region/size gone for one slot;
 tests/reliability/data_cells.py).
@@ -24,6 +25,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 from tests.reliability.data_cells import DATA_CELLS, DataCell, DataCellResult, format_data_cells, run_data_cell
 from tests.reliability.harness import world

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Soak: many consecutive 10-minute slots (144 = one UTC day) through the real collectors and merge.
 
     .venv/bin/python bench/soak.py [--slots 144] [--faults SPEC] [--regions 10] [--sizes 30] [--json OUT]
@@ -48,6 +49,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import numpy as np
 import pandas as pd

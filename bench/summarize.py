@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Print one table of every benchmark figure from the JSON files ``bench/run_all`` wrote; write it as JSON.
 
     .venv/bin/python bench/summarize.py [RESULTS_DIR]      (default: bench/results)

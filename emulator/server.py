@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 # ruff: noqa: E402  (imports follow the sys.path fix below)
 """Run the Azure API emulator: ``python3 emulator/server.py [options]``.
 
@@ -15,6 +16,10 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import argparse
 import logging

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """IF collector: eviction-rate buckets (Resource Graph SpotResources) + VM family and zones (Resource SKUs).
 
     python3 if/collect_if.py --timestamp '2025-12-13 13:00'
@@ -19,6 +20,9 @@ from typing import Any
 
 if __name__ == "__main__":  # run as a script by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 from utils.azure_auth import load_azure_auth
 from utils.constants import if_key

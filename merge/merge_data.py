@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Merge entry point (SPEC 2 step 5): ``python3 merge/merge_data.py --sps_key KEY`` or ``--timestamp T``.
 
 Loads the slot's raw SPS (the key names the slot and desired count), price and IF (with fallback) and the
@@ -22,6 +23,9 @@ from typing import Any
 
 if __name__ == "__main__":  # run as a script by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 from merge.compare_data import compare
 from merge.inputs import find_sps_key, load_inputs
@@ -120,4 +124,5 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry("merge", build_parser(), main))
+    # The merge reads the store and writes the sinks; it never calls Azure, so it needs no Azure credential.
+    sys.exit(run_entry("merge", build_parser(), main, azure_credential=False))

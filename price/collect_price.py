@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Price collector: fetch the whole VM Consumption price list, normalise it, store the slot's raw dataset.
 
     python3 price/collect_price.py --timestamp '2025-12-13 13:00'
@@ -17,6 +18,9 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import pandas as pd
 import requests

@@ -20,17 +20,23 @@
 #   SPOTLAKE_EMULATOR_CATALOG   catalog CSV of the emulator this run starts (default: the bundled world catalog)
 #   SPOTLAKE_EMULATOR_FAULTS    fault spec passed to that emulator (--faults; see emulator/README.md), for drills
 #   SPOTLAKE_EMULATOR_LATENCY_MS  added latency per request of that emulator (--latency-ms), for benchmarks
-#   SPS_KEY_FILE                handoff file from the SPS collector to the merge (default /tmp/sps_key.txt)
+#   SPS_KEY_FILE                where the run leaves the SPS key for standalone use (default /tmp/sps_key.txt);
+#                               the run's own collector and merge use a private handoff in the run's scratch
+#                               directory, so runs for different stores on one host never see each other's key
 #   SPOTLAKE_LEASE_TTL          seconds a crashed run's lease blocks the next run (default 900)
 #   SPOTLAKE_IMDS_URL           EC2 instance metadata base URL (default http://169.254.169.254)
 #   error_notification_slack_webhook_url   Slack webhook of the one failure alert (else the SSM parameter of
 #                               that name on an S3 store; else the alert is only logged)
 #   AWS_ENDPOINT_URL, AWS_REGION                            AWS endpoint/region (moto in tests)
-# Python is `python3` from PATH (`make run` puts .venv/bin first; the image has the system Python).
+#   SPOTLAKE_PYTHON             the Python interpreter to use (default: the repository's .venv/bin/python when
+#                               present, else python3 from PATH, as in the image); one missing package is one
+#                               line naming the fix (`make venv`) and exit 2
 #
-# Flow: parse the slot -> check the settings -> take the run lease (no overlapping runs) -> start the
-# emulator when emulator mode has no URL -> remove the stale SPS handoff file -> run the SPS, IF and price
-# collectors in parallel (memory sampled) -> merge -> store monitoring -> print the summary.
+# Flow: check the interpreter -> parse the slot (refused when more than one slot ahead of the clock) -> check
+# the settings -> check the sink prerequisites (bucket, Timestream database/table, log group access) -> take
+# the run lease (no overlapping runs) -> start the emulator when emulator mode has no URL -> run the SPS, IF
+# and price collectors in parallel (memory sampled; a fresh private handoff file) -> copy the checked SPS key
+# to SPS_KEY_FILE -> merge -> store monitoring -> print the summary, whose verdict is the exit code.
 #
 # Merge decision (SPEC section 8): the merge runs when the SPS collector succeeded. If the price or IF
 # collector failed, the merge still runs and falls back to the newest earlier raw dataset of that kind
@@ -51,7 +57,16 @@ fi
 
 SPOTLAKE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 readonly SPOTLAKE_ROOT
-readonly SPOTLAKE_PY="python3"
+# The interpreter: an explicit override, else the repository's virtualenv (`make venv`), else python3 as in the
+# image. Checked by spotlake::run::check_python before anything runs.
+if [[ -n "${SPOTLAKE_PYTHON:-}" ]]; then
+  SPOTLAKE_PY="${SPOTLAKE_PYTHON}"
+elif [[ -x "${SPOTLAKE_ROOT}/.venv/bin/python" ]]; then
+  SPOTLAKE_PY="${SPOTLAKE_ROOT}/.venv/bin/python"
+else
+  SPOTLAKE_PY="python3"
+fi
+readonly SPOTLAKE_PY
 readonly COLLECTORS=(sps if price)
 readonly EMULATOR_START_TIMEOUT=180  # seconds; the bundled world catalog loads in a few seconds
 readonly CHILD_STOP_GRACE=10         # seconds between SIGTERM and SIGKILL when stopping children
@@ -70,6 +85,8 @@ LEASE_HOLDER=""
 EMULATOR_PID=""
 EMULATOR_URL=""
 SPAWNED_PID=""
+HANDOFF=""              # the private SPS handoff file of this run's collector and merge
+SUMMARY_PRINTED=0       # 1 once run_summary.py printed the verdict
 
 # spotlake::log::emit LEVEL MESSAGE...
 # One line on stderr, in the same shape as the Python components' logs, tagged [run].
@@ -189,6 +206,59 @@ spotlake::run::send_alert() {
     spotlake::log::warn "the failure alert could not be sent"
 }
 
+# spotlake::run::check_python
+# Exit 2 with one line naming the fix when SPOTLAKE_PY is missing, too old or lacks a runtime package.
+spotlake::run::check_python() {
+  if ! command -v "${SPOTLAKE_PY}" >/dev/null 2>&1; then
+    # shellcheck disable=SC2016  # the backticks are literal: the command to type
+    printf 'error: Python interpreter %s not found; run `make venv` in %s or set SPOTLAKE_PYTHON\n' \
+      "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}" >&2
+    exit 2
+  fi
+  # utils/runtime.py prints the one line itself (what is missing, for which interpreter, and `make venv`).
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/utils/runtime.py" || exit 2
+}
+
+# spotlake::run::final_verdict
+# Cleanup: a run that failed before its summary still ends with one verdict line on stdout, with the causes.
+spotlake::run::final_verdict() {
+  local failure
+  if ((SUMMARY_PRINTED || ${#FAILURES[@]} == 0)); then
+    return 0
+  fi
+  printf 'SpotLake Azure run %s: FAILED\n' "${SLOT:-?}"
+  for failure in "${FAILURES[@]}"; do
+    printf '  cause: %s\n' "${failure}"
+  done
+}
+
+# spotlake::run::preflight
+# Exit 1 (one alert) when a sink prerequisite is missing; the message names it and how to create it.
+spotlake::run::preflight() {
+  local rc=0
+  if [[ "${SETTING[STORE_KIND]}" != s3 && "${SETTING[TIMESERIES]}" != timestream && "${SETTING[METRICS]}" != cloudwatch ]]; then
+    return 0  # only AWS sinks have prerequisites; local paths were checked with the settings
+  fi
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" preflight 2>"${WORK_DIR}/preflight.err" || rc=$?
+  spotlake::log::prefix preflight <"${WORK_DIR}/preflight.err"
+  if ((rc != 0)); then
+    spotlake::run::fail "sink prerequisites missing: $(spotlake::run::last_message "${WORK_DIR}/preflight.err")"
+    exit 1
+  fi
+}
+
+# spotlake::run::last_message FILE
+# The message of the last log line in FILE (after "LEVEL [component] name: "), or the whole last line.
+spotlake::run::last_message() {
+  local line
+  line="$(grep -v '^[[:space:]]*$' "$1" | tail -n 1 || true)"
+  line="${line#error: }"
+  if [[ "${line}" =~ ^[0-9T:-]+\ [A-Z]+\ \[[^]]*\]\ [^:]*:\ (.*)$ ]]; then
+    line="${BASH_REMATCH[1]}"
+  fi
+  printf '%s\n' "${line:-no message (see the log above)}"
+}
+
 # spotlake::run::resolve_slot [TIMESTAMP]
 # Set SLOT to the canonical slot of TIMESTAMP (now when empty); exit 2 with usage when it is invalid.
 spotlake::run::resolve_slot() {
@@ -218,13 +288,23 @@ spotlake::run::probe_settings() {
 }
 
 # spotlake::run::acquire_lease
-# Take the "run" lease or exit 1 at once: another run holds it (run_lease.py says until when).
+# Take the "run" lease or exit 1 at once, naming the real cause run_lease.py gave (another run holds the
+# lease until a time, or a store error such as NoSuchBucket or AccessDenied).
 spotlake::run::acquire_lease() {
-  if ! LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire)"; then
+  local cause
+  if ! LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire 2>"${WORK_DIR}/lease.err")"; then
     LEASE_HOLDER=""
-    spotlake::run::fail "overlapping run refused: another run holds the lease"
+    spotlake::log::prefix lease <"${WORK_DIR}/lease.err"
+    cause="$(spotlake::run::last_message "${WORK_DIR}/lease.err")"
+    if [[ "${cause}" == "another run holds the lease"* ]]; then
+      spotlake::run::fail "overlapping run refused: ${cause}"
+    else
+      # Not a held lease: the store failed (NoSuchBucket, AccessDenied, a read-only directory ...).
+      spotlake::run::fail "could not take the run lease: ${cause}"
+    fi
     exit 1
   fi
+  spotlake::log::prefix lease <"${WORK_DIR}/lease.err"
   spotlake::trap::add spotlake::run::release_lease
   spotlake::log::info "took the run lease for ${SETTING[LEASE_TTL]}s as ${LEASE_HOLDER}"
 }
@@ -393,9 +473,12 @@ spotlake::run::merge_allowed() {
 # Check the SPS handoff key names this slot's raw object, then run the merge and record its status.
 spotlake::run::merge() {
   local key started rc=0 pid sampler_pid
-  if ! key="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" sps-key --slot "${SLOT}")"; then
+  # The private handoff is checked (this slot, in this store) and copied to SPS_KEY_FILE for standalone use.
+  if ! key="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" sps-key --slot "${SLOT}" \
+    --handoff "${HANDOFF}" --publish "${SETTING[SPS_KEY_FILE]}" 2>"${WORK_DIR}/handoff.err")"; then
     STATUS[merge]="skipped"
-    spotlake::run::fail "merge skipped: no usable SPS handoff key in ${SETTING[SPS_KEY_FILE]}"
+    spotlake::log::prefix handoff <"${WORK_DIR}/handoff.err"
+    spotlake::run::fail "merge skipped: $(spotlake::run::last_message "${WORK_DIR}/handoff.err")"
     return 0
   fi
   spotlake::log::info "merging ${key}"
@@ -430,17 +513,24 @@ spotlake::run::store_monitoring() {
 # spotlake::run::summary
 # Print where the outputs are and a short summary on stdout.
 spotlake::run::summary() {
-  local name
+  local name failure
   local -a args=(--slot "${SLOT}")
   for name in "${COLLECTORS[@]}" merge; do
     args+=(--status "${name}=${STATUS[${name}]:-not run}")
+  done
+  # The verdict is the exit code: OK exactly when nothing failed, else FAILED with every cause.
+  for failure in "${FAILURES[@]}"; do
+    args+=(--failure "${failure}")
   done
   if [[ -n "${EMULATOR_URL}" ]]; then
     args+=(--emulator-url "${EMULATOR_URL}")
   fi
   # The summary only reads what the run stored; the outcome is already decided, so it cannot change it.
-  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_summary.py" "${args[@]}" ||
+  if "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_summary.py" "${args[@]}"; then
+    SUMMARY_PRINTED=1
+  else
     spotlake::log::warn "the run summary could not be printed"
+  fi
 }
 
 # spotlake::run::main [TIMESTAMP]
@@ -457,6 +547,7 @@ spotlake::run::main() {
   if (($# > 1)); then
     spotlake::util::usage_error "expected at most one argument (TIMESTAMP), got $#"
   fi
+  spotlake::run::check_python
   run_started="${EPOCHREALTIME}"
   WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/spotlake-run.XXXXXX")"
   trap spotlake::run::on_exit EXIT
@@ -469,8 +560,10 @@ spotlake::run::main() {
   spotlake::run::resolve_slot "${1:-}"
   spotlake::run::probe_settings
   ALERT_ARMED=1
+  spotlake::trap::add spotlake::run::final_verdict
   spotlake::log::info "run ${SLOT}: store ${SETTING[STORE]}, time series ${SETTING[TIMESERIES]}," \
     "metrics ${SETTING[METRICS]}, emulator ${SETTING[EMULATOR_ENABLED]}"
+  spotlake::run::preflight
   spotlake::run::acquire_lease
   if [[ "${SETTING[EMULATOR_ENABLED]}" == 1 && -z "${SETTING[EMULATOR_URL]}" ]]; then
     spotlake::run::start_emulator
@@ -479,8 +572,10 @@ spotlake::run::main() {
   fi
 
   export SPOTLAKE_ALERT_OWNER=orchestrator
-  export SPS_KEY_FILE="${SETTING[SPS_KEY_FILE]}"
-  rm -f -- "${SPS_KEY_FILE}"
+  # A private handoff (fresh, in this run's scratch directory): another run on this host, for another store
+  # or not, can neither remove nor replace it. SETTING[SPS_KEY_FILE] gets the checked key after the sweep.
+  HANDOFF="${WORK_DIR}/sps_key.txt"
+  export SPS_KEY_FILE="${HANDOFF}"
 
   spotlake::run::collect
   if spotlake::run::merge_allowed; then

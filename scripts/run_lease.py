@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """The run lease held by ``run_collection.sh`` across one run (SPEC section 8: no overlapping runs).
 
 Usage:
@@ -24,6 +25,9 @@ from pathlib import Path
 
 if __name__ == "__main__":  # run by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 from utils.constants import LEASE_PREFIX
 from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ObjectNotFound, RunFailed, UsageError

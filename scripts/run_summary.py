@@ -1,7 +1,11 @@
+#!/usr/bin/env python3
 """Print where one run's outputs are and a short summary of it (the last thing ``make run`` shows).
 
 Usage:
-    run_summary.py --slot SLOT [--status NAME=CODE ...] [--emulator-url URL]
+    run_summary.py --slot SLOT [--status NAME=CODE ...] [--failure TEXT ...] [--emulator-url URL]
+
+The verdict is the run's outcome as the orchestrator decided it, never re-derived from the statuses: ``OK``
+when no ``--failure`` is given (the run exits 0), else ``FAILED`` (exit 1) followed by one ``cause:`` line each.
 
 Reads only what the run stored: the slot's objects (present or missing), the merge summary
 (``latest_data/azure/last_merge_summary.json``: rows, changes, fallback slots), the SPS collector's
@@ -17,16 +21,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__":  # run by path: make the repository root importable, then check the interpreter
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
+
 import pandas as pd
 import requests
-
-if __name__ == "__main__":  # run by path: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from utils.constants import (
     LATEST_JSON_KEY,
@@ -156,13 +163,20 @@ def sink_description(settings: Settings) -> str:
     return f"time series: {ts.kind} {target}".rstrip() + f"; metrics: {metrics.kind} {metrics_target}".rstrip()
 
 
-def render_summary(
-    store: Store, settings: Settings, slot: datetime, statuses: Mapping[str, str], emulator_url: str | None
-) -> str:
-    failed = {name: code for name, code in statuses.items() if code not in {"0", "skipped"}}
-    verdict = "FAILED" if failed else "OK"
+def verdict_lines(slot: datetime, statuses: Mapping[str, str], failures: Sequence[str]) -> list[str]:
+    """The first line (``OK`` exactly when ``failures`` is empty, the exit code 0) and one line per cause."""
+    verdict = "FAILED" if failures else "OK"
     status_text = " ".join(f"{name}={code}" for name, code in statuses.items())
     lines = [f"SpotLake Azure run {slot_iso(slot)}: {verdict}" + (f" ({status_text})" if status_text else "")]
+    lines.extend(f"  cause: {failure}" for failure in failures)
+    return lines
+
+
+def render_summary(
+    store: Store, settings: Settings, slot: datetime, statuses: Mapping[str, str], emulator_url: str | None,
+    *, failures: Sequence[str] = (),
+) -> str:
+    lines = verdict_lines(slot, statuses, failures)
     lines.append(f"outputs in {store.describe()}:")
     for label, key in slot_output_keys(store, slot).items():
         mark = "" if store.exists(key) else "  (missing)"
@@ -181,16 +195,19 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser = argparse.ArgumentParser(prog="run_summary.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--slot", required=True)
     parser.add_argument("--status", action="append", default=[], metavar="NAME=CODE")
+    parser.add_argument("--failure", action="append", default=[], metavar="TEXT",
+                        help="one cause of a failed run (repeatable); none = the run succeeded")  # fmt: skip
     parser.add_argument("--emulator-url", default=None)
     args = parser.parse_args(argv)
     statuses = dict(item.partition("=")[::2] for item in args.status)
     try:
-        settings = load_settings(os.environ if env is None else env)
+        settings = load_settings(os.environ if env is None else env, azure_credential=False)
         slot = parse_slot(args.slot)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    sys.stdout.write(render_summary(open_store(settings), settings, slot, statuses, args.emulator_url))
+    sys.stdout.write(render_summary(open_store(settings), settings, slot, statuses, args.emulator_url,
+                                    failures=args.failure))  # fmt: skip
     return EXIT_OK
 
 

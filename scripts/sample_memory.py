@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Per-component memory sampler for ``run_collection.sh`` (SPEC sections 2 and 5: peak memory per collector).
 
 Usage:
@@ -22,6 +23,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import psutil
 

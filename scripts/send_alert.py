@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Send the one failure alert of a run (SPEC section 8) through utils.slack_msg_sender.
 
 Usage:
@@ -21,6 +22,9 @@ from pathlib import Path
 
 if __name__ == "__main__":  # run by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 from utils.errors import EXIT_OK, EXIT_USAGE, UsageError
 from utils.logs import setup_logging

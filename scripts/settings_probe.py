@@ -1,13 +1,19 @@
+#!/usr/bin/env python3
 """What ``run_collection.sh`` asks Python, so bash never parses a timestamp, a setting or a key itself.
 
 Usage:
-    settings_probe.py slot [TIMESTAMP]           print the canonical slot, e.g. 2025-12-13T13:00:00Z
+    settings_probe.py slot [TIMESTAMP]           print the canonical slot, e.g. 2025-12-13T13:00:00Z (refuses
+                                                 a slot more than one slot ahead of the clock)
     settings_probe.py env                        print KEY=VALUE lines the orchestrator needs (see ENV_KEYS)
-    settings_probe.py sps-key --slot SLOT        print the raw SPS key from the handoff file (SPS_KEY_FILE)
-                                                 after checking it names this slot's raw object and it exists
+    settings_probe.py preflight                  check the sink prerequisites (bucket, Timestream database and
+                                                 table, log group access) before anything runs
+    settings_probe.py sps-key --slot SLOT [--handoff PATH] [--publish PATH]
+                                                 print the raw SPS key from the handoff file (default
+                                                 SPS_KEY_FILE) after checking it names this slot's raw object
+                                                 and it exists; --publish also writes it to PATH atomically
 
-Exit codes: 0 ok; 1 the handoff file is missing, stale or names an absent object (sps-key); 2 bad
-timestamp or configuration, with the message on stderr.
+Exit codes: 0 ok; 1 the handoff file is missing, stale or names an absent object (sps-key), or a sink
+prerequisite is missing (preflight); 2 bad timestamp or configuration, with the message on stderr.
 
 ``env`` prints one ``KEY=VALUE`` per line; values never contain a newline, so bash reads them with
 ``IFS='=' read -r key value`` and a ``case`` over the known keys (no ``eval``).
@@ -23,9 +29,15 @@ from pathlib import Path
 
 if __name__ == "__main__":  # run by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 from utils.constants import parse_sps_key
 from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ObjectNotFound, RunFailed, UsageError
+from utils.handoff import write_handoff
+from utils.logs import setup_logging
+from utils.preflight import check_sinks
 from utils.settings import Settings, load_settings
 from utils.store import Store, open_store
 from utils.timestamps import parse_slot, slot_iso
@@ -102,8 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     slot = sub.add_parser("slot", help="print the canonical slot of TIMESTAMP (default: now)")
     slot.add_argument("timestamp", nargs="?", default=None)
     sub.add_parser("env", help="print the settings the orchestrator needs as KEY=VALUE lines")
+    sub.add_parser("preflight", help="check the sink prerequisites before anything is published")
     key = sub.add_parser("sps-key", help="print the checked raw SPS key from the handoff file")
     key.add_argument("--slot", required=True, help="canonical slot, as printed by the slot command")
+    key.add_argument("--handoff", type=Path, default=None, help="the handoff file to read (default SPS_KEY_FILE)")
+    key.add_argument("--publish", type=Path, default=None, help="also write the checked key to this file")
     return parser
 
 
@@ -114,15 +129,27 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         if args.command == "slot":
             print(canonical_slot(args.timestamp))
             return EXIT_OK
-        settings = load_settings(env)
+        # Only the collectors call Azure: the orchestrator's env probe checks the credential for them.
+        settings = load_settings(env, azure_credential=args.command == "env")
         if args.command == "env":
             sys.stdout.write(render_env(orchestrator_env(settings)))
             return EXIT_OK
+        if args.command == "preflight":
+            setup_logging("run")
+            check_sinks(settings)
+            return EXIT_OK
+        path = args.handoff or settings.sps_key_file
         try:
-            handoff = settings.sps_key_file.read_text()
+            handoff = path.read_text()
         except FileNotFoundError:
-            raise RunFailed(f"no SPS handoff file at {settings.sps_key_file}") from None
-        print(checked_sps_key(handoff, args.slot, open_store(settings)))
+            raise RunFailed(f"no SPS handoff file at {path}") from None
+        key = checked_sps_key(handoff, args.slot, open_store(settings))
+        if args.publish is not None:
+            try:
+                write_handoff(args.publish, key)
+            except OSError as exc:
+                raise RunFailed(f"cannot write the handoff file {args.publish}: {exc.strerror}") from exc
+        print(key)
         return EXIT_OK
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Store one run's monitoring objects (SPEC sections 2 and 5) through the project's store code.
 
 Usage:
@@ -27,6 +28,12 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import pandas as pd
 import requests

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Collect Spot Placement Scores for one 10-minute slot (SPEC 2, 5-8).
 
 Usage: python3 sps/collect_sps.py [--timestamp T]
@@ -20,6 +21,9 @@ from pathlib import Path
 
 if __name__ == "__main__":  # run by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import requests
 from requests.adapters import HTTPAdapter

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """SPS collection core: rotation -> workload and plan (daily) -> quota-exact sweep -> raw object, handoff, state.
 
 ``collect_slot`` is what ``collect_sps.py`` runs for one slot. Order of the writes (SPEC 2, 8):
@@ -22,7 +23,6 @@ plan of a CSV of (Region, InstanceType) pairs as one JSON object (``sps_module.p
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +32,9 @@ from typing import Any
 
 if __name__ == "__main__":  # run by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import pandas as pd
 import requests
@@ -51,6 +54,7 @@ from sps_module.sps_prepare_parameters import (
 )
 from sps_module.sps_shared_resources import STATE_LEASE, SpsState
 from sps_module.sweep import SweepResult, run_sweep
+from utils import handoff
 from utils.constants import DESIRED_COUNTS, SPS_METADATA_KEY, parse_sps_key, sps_key
 from utils.errors import CorruptObject, ObjectNotFound, RunFailed, UsageError
 from utils.http_retry import RetryPolicy
@@ -90,14 +94,8 @@ def read_metadata(store: Store) -> dict[str, Any] | None:
 
 
 def write_handoff(path: Path, key: str) -> None:
-    """Write ``key`` (one line) to the handoff file atomically: temp file in the same directory + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write ``key`` (one line) to the handoff file atomically (``utils.handoff``: O_EXCL temp file + rename)."""
+    handoff.write_handoff(path, key)
 
 
 def _pair_keys(regions: pd.Series, arm_names: pd.Series) -> pd.Series:

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """`plan` command: print the SPS request plan for a CSV of (Region, InstanceType) pairs as one JSON object.
 
 Usage: plan --pairs PAIRS.csv [--max-regions 8] [--max-sizes 5]
@@ -12,6 +13,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+if __name__ == "__main__":  # run by path: use the project's interpreter (utils/runtime.py) or exit 2
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from utils.runtime import require_runtime
+
+    require_runtime()
 
 import pandas as pd
 

@@ -29,12 +29,17 @@ def run_entry(
     main: Callable[[argparse.Namespace, Settings], int | None],
     argv: list[str] | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    azure_credential: bool = True,
 ) -> int:
-    """Parse arguments, build settings, run ``main``, map the outcome to an exit code."""
+    """Parse arguments, build settings, run ``main``, map the outcome to an exit code.
+
+    ``azure_credential=False``: this entry point never calls Azure, so it runs without an Azure credential.
+    """
     log = setup_logging(component)
     args = parser.parse_args(argv)  # argparse itself exits 2 on bad usage
     started = time.monotonic()
-    code = _run(component, log, args, main, env)
+    code = _run(component, log, args, main, env, azure_credential=azure_credential)
     if code != EXIT_USAGE:  # bad usage stays a one-line message
         # The kernel's exact peak, next to the orchestrator's sampled one (which can miss a short process).
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -49,10 +54,12 @@ def _run(
     args: argparse.Namespace,
     main: Callable[[argparse.Namespace, Settings], int | None],
     env: Mapping[str, str] | None,
+    *,
+    azure_credential: bool = True,
 ) -> int:
     settings: Settings | None = None
     try:
-        settings = load_settings(os.environ if env is None else env)
+        settings = load_settings(os.environ if env is None else env, azure_credential=azure_credential)
         code = main(args, settings)
         return EXIT_OK if code is None else int(code)
     except UsageError as exc:

@@ -12,11 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from utils.errors import ConfigError
 
 DEFAULT_STORE = "./spotlake-data"
+DEFAULT_SPS_KEY_FILE = "/tmp/sps_key.txt"  # the seed's handoff path; run_collection.sh gives its children a private one
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_PRICES_ENDPOINT = "https://prices.azure.com"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
@@ -117,34 +118,98 @@ class Settings:
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 
-def _parse_store(value: str, cwd: Path) -> StoreConfig:
-    if value.startswith("s3://"):
+# Schemes SPOTLAKE_STORE accepts; any other "word:" prefix is a typo, never a directory name.
+_STORE_SCHEMES = ("s3://", "file://")
+_SCHEME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# A known scheme with a mangled separator (``s3:/b``, ``s3//b``, ``file:/x``, ``s3:b``).
+_MANGLED_SCHEME = re.compile(r"^(s3|file|sqlite|timestream|cloudwatch)(:/{0,1}(?!/)|:/{3,}|//)", re.IGNORECASE)
+
+
+def expand_home(text: str, env: Mapping[str, str]) -> str:
+    """``~`` and ``~/...`` expanded with HOME from ``env``, ``~user/...`` with that user's home."""
+    if text == "~" or text.startswith("~/"):
+        home = env.get("HOME") or os.path.expanduser("~")
+        return home + text[1:]
+    if text.startswith("~"):
+        return os.path.expanduser(text)
+    return text
+
+
+def file_url_path(name: str, value: str, url: str) -> Path:
+    """The absolute path of a ``file:///abs/path`` (or ``file://localhost/abs/path``) URL, percent-decoded.
+
+    Raises:
+        ConfigError: no absolute path, another host, or a NUL character (``%00``) in the path.
+    """
+    parsed = urlparse(url)
+    if parsed.netloc not in {"", "localhost"} or not parsed.path.startswith("/"):
+        raise ConfigError(f"{name}={value!r}: file:// URLs need an absolute path (file:///abs/dir)")
+    path = unquote(parsed.path)
+    if "\x00" in path:
+        raise ConfigError(f"{name}={value!r}: the path contains a NUL character")
+    return Path(path)
+
+
+def _parse_store(value: str, cwd: Path, env: Mapping[str, str]) -> StoreConfig:
+    lowered = value.lower()
+    if _MANGLED_SCHEME.match(value) and not lowered.startswith(_STORE_SCHEMES):
+        raise ConfigError(
+            f"SPOTLAKE_STORE={value!r}: looks like a mistyped URL (expected s3://bucket[/prefix] or "
+            "file:///abs/dir; write ./NAME for a directory whose name starts like a URL)"
+        )
+    if lowered.startswith("s3://"):
         parsed = urlparse(value)
         if not parsed.netloc:
             raise ConfigError(f"SPOTLAKE_STORE={value!r}: missing bucket name (expected s3://bucket[/prefix])")
         return StoreConfig(kind="s3", bucket=parsed.netloc, prefix=parsed.path.strip("/"))
-    if value.startswith("file://"):
-        path_text = value[len("file://") :]
-        if not path_text.startswith("/"):
-            raise ConfigError(f"SPOTLAKE_STORE={value!r}: file:// URLs need an absolute path (file:///abs/dir)")
-        root = Path(path_text)
-    elif "://" in value:
-        scheme = value.split("://", 1)[0]
+    if lowered.startswith("file://"):
+        root = file_url_path("SPOTLAKE_STORE", value, value)
+    elif _SCHEME_LIKE.match(value):
+        scheme = value.split(":", 1)[0]
         raise ConfigError(
-            f"SPOTLAKE_STORE={value!r}: unsupported scheme {scheme!r} (use file:///abs/dir, ./dir or s3://bucket)"
+            f"SPOTLAKE_STORE={value!r}: unsupported scheme {scheme!r} (use file:///abs/dir, ./dir or s3://bucket; "
+            "write ./NAME for a directory whose name contains a colon)"
         )
     else:
-        root = Path(value) if Path(value).is_absolute() else (cwd / value)
+        expanded = Path(expand_home(value, env))
+        root = expanded if expanded.is_absolute() else (cwd / expanded)
     root = root.resolve()
     if root.exists() and not root.is_dir():
         raise ConfigError(f"SPOTLAKE_STORE={value!r}: {root} exists and is not a directory")
-    probe = root if root.exists() else next((p for p in root.parents if p.exists()), None)
-    if probe is None or not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"SPOTLAKE_STORE={value!r}: {probe or root} is not writable")
+    _require_writable_dir("SPOTLAKE_STORE", value, root)
     return StoreConfig(kind="local", root=root)
 
 
-def _parse_timeseries(value: str | None, store: StoreConfig) -> TimeseriesConfig:
+def _require_writable_dir(name: str, value: str, directory: Path) -> None:
+    """ConfigError unless ``directory`` exists writable, or its nearest existing ancestor is (it is created)."""
+    probe = directory if directory.exists() else next((p for p in directory.parents if p.exists()), None)
+    if probe is None or not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}={value!r}: {probe or directory} is not writable")
+
+
+def _parse_sps_key_file(value: str | None, cwd: Path, env: Mapping[str, str]) -> Path:
+    """The handoff file; refused at start when it could not be written after the sweep spent its quota."""
+    text = value or DEFAULT_SPS_KEY_FILE
+    path = Path(expand_home(text, env))
+    path = path if path.is_absolute() else cwd / path
+    if path.is_dir():
+        raise ConfigError(f"SPS_KEY_FILE={text!r}: {path} is a directory")
+    # Written as temp file + rename in its directory: the directory must be writable (the file itself need not).
+    _require_writable_dir("SPS_KEY_FILE", text, path.parent)
+    return path
+
+
+def _sqlite_path(value: str, cwd: Path) -> Path:
+    """``sqlite:///relative.db`` is relative to the working directory, ``sqlite:////abs.db`` absolute (the
+    SQLAlchemy convention: https://docs.sqlalchemy.org/en/20/core/engines.html#sqlite, observed 2026-12-02)."""
+    rest = unquote(value[len("sqlite:///") :])
+    if not rest or rest.endswith("/"):
+        raise ConfigError(f"SPOTLAKE_TIMESERIES={value!r}: expected sqlite:///relative.db or sqlite:////abs/path.db")
+    path = Path(rest)
+    return path if path.is_absolute() else (cwd / path).resolve()
+
+
+def _parse_timeseries(value: str | None, store: StoreConfig, cwd: Path) -> TimeseriesConfig:
     if not value:
         if store.kind == "local":
             assert store.root is not None
@@ -153,7 +218,7 @@ def _parse_timeseries(value: str | None, store: StoreConfig) -> TimeseriesConfig
     if value in {"none", "parquet"}:
         return TimeseriesConfig(kind=value)
     if value.startswith("sqlite:///"):
-        return TimeseriesConfig(kind="sqlite", sqlite_path=Path(value[len("sqlite://") :]))
+        return TimeseriesConfig(kind="sqlite", sqlite_path=_sqlite_path(value, cwd))
     if value.startswith("timestream://"):
         parts = value[len("timestream://") :].strip("/").split("/")
         if len(parts) != 2 or not all(parts):
@@ -172,8 +237,8 @@ def _parse_metrics(value: str | None, store: StoreConfig) -> MetricsConfig:
         value = DEFAULT_CLOUDWATCH
     if value == "none":
         return MetricsConfig(kind="none")
-    if value.startswith("file:///"):
-        return MetricsConfig(kind="file", path=Path(value[len("file://") :]))
+    if value.startswith("file://"):
+        return MetricsConfig(kind="file", path=file_url_path("SPOTLAKE_METRICS", value, value))
     if value.startswith("cloudwatch://"):
         parts = value[len("cloudwatch://") :].strip("/").split("/", 1)
         if len(parts) != 2 or not all(parts):
@@ -215,14 +280,17 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
     raise ConfigError(f"{name}={raw!r}: expected 1 or 0")
 
 
-def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Settings:
+def load_settings(env: Mapping[str, str], *, cwd: Path | None = None, azure_credential: bool = True) -> Settings:
     """Build and validate the settings from an environment mapping (normally ``os.environ``).
+
+    ``azure_credential=False`` is for entry points that never call Azure (the merge, the run's helpers): a
+    missing Azure credential outside emulator mode is then not an error.
 
     Raises:
         ConfigError: a variable is malformed, names an unsupported scheme, or points at an unusable path.
     """
     cwd = cwd or Path.cwd()
-    store = _parse_store(env.get("SPOTLAKE_STORE") or DEFAULT_STORE, cwd)
+    store = _parse_store(env.get("SPOTLAKE_STORE") or DEFAULT_STORE, cwd, env)
     subs = tuple(s.strip() for s in env.get("AZURE_SUBSCRIPTION_IDS", "").split(",") if s.strip())
     aws_region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-west-2"
     auth_region = env.get("AZURE_AUTH_REGION") or aws_region
@@ -257,7 +325,7 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
             **{**azure.__dict__, "arm_endpoint": emulator_url, "prices_endpoint": emulator_url,
                "authority": emulator_url}
         )  # fmt: skip
-    if not emulator_enabled and not has_credential:
+    if azure_credential and not emulator_enabled and not has_credential:
         raise ConfigError(
             "no Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and "
             "AZURE_SUBSCRIPTION_IDS, or AZURE_AUTH_TABLE, or SPOTLAKE_AZURE_EMULATOR=1"
@@ -275,10 +343,15 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
     aws_endpoint = env.get("AWS_ENDPOINT_URL") or None
     if aws_endpoint:
         aws_endpoint = _http_url("AWS_ENDPOINT_URL", aws_endpoint)
+    timeseries = _parse_timeseries(env.get("SPOTLAKE_TIMESERIES"), store, cwd)
+    metrics = _parse_metrics(env.get("SPOTLAKE_METRICS"), store)
+    for name, local_file in (("SPOTLAKE_TIMESERIES", timeseries.sqlite_path), ("SPOTLAKE_METRICS", metrics.path)):
+        if local_file is not None:  # a local sink file is created on first write: its directory must allow it
+            _require_writable_dir(name, env.get(name) or str(local_file), local_file.parent)
     return Settings(
         store=store,
-        timeseries=_parse_timeseries(env.get("SPOTLAKE_TIMESERIES"), store),
-        metrics=_parse_metrics(env.get("SPOTLAKE_METRICS"), store),
+        timeseries=timeseries,
+        metrics=metrics,
         azure=azure,
         emulator=EmulatorConfig(
             enabled=emulator_enabled,
@@ -288,7 +361,7 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
         ),
         aws_region=aws_region,
         aws_endpoint_url=aws_endpoint,
-        sps_key_file=Path(env.get("SPS_KEY_FILE") or "/tmp/sps_key.txt"),
+        sps_key_file=_parse_sps_key_file(env.get("SPS_KEY_FILE"), cwd, env),
         public_read=bool(_flag(env, "SPOTLAKE_PUBLIC_READ")),
         slack_webhook_url=env.get(SLACK_ENV) or None,
         slack_ssm_parameter=env.get("SPOTLAKE_SLACK_SSM_PARAMETER") or SLACK_SSM_PARAMETER,

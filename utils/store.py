@@ -49,11 +49,36 @@ def _check_key(key: str) -> str:
     return key
 
 
+def process_umask() -> int:
+    """This process's umask, read without changing it where Linux tells it (``/proc/self/status``, 4.7+);
+    elsewhere set and restored at once (call it before starting threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass  # not Linux, or an old kernel: fall back to the set-and-restore below, same result
+    current = os.umask(0o077)
+    os.umask(current)
+    return current
+
+
+PUBLIC_MODE = 0o666  # before the umask: 0644 under the usual 022
+PRIVATE_MODE = 0o600
+
+
 class LocalStore:
-    """A directory tree; each key is a file below ``root``."""
+    """A directory tree; each key is a file below ``root``.
+
+    Objects written with ``public=True`` (latest JSON, archive, query selector, association file, reports)
+    get mode 0666 minus the umask (0644 under the usual 022), as any file a program creates; every other
+    object (state, leases, raw data, SPS state) stays 0600, the mode of the temp file it was written as.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.public_mode = PUBLIC_MODE & ~process_umask()
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -88,7 +113,13 @@ class LocalStore:
     def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None, public: bool = False) -> None:
         path = self._path(key)
         tmp = self._write_temp(path, data)
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, self.public_mode if public else PRIVATE_MODE)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)

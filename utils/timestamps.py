@@ -8,6 +8,10 @@ from datetime import UTC, datetime, timedelta
 from utils.errors import UsageError
 
 SLOT_MINUTES = 10
+MIN_YEAR = 1000  # strftime writes years below 1000 without zero padding on some platforms: object names break
+# A slot may be at most this far ahead of the clock: the next slot, for a scheduler that fires a little early
+# or a clock a little behind. Anything later would make every real run older than the stored state.
+MAX_AHEAD = timedelta(minutes=SLOT_MINUTES)
 
 ACCEPTED_FORMS = (
     "'2025-12-13 13:00'",
@@ -45,7 +49,12 @@ def parse_timestamp(text: str) -> datetime:
         parsed = datetime.fromisoformat(iso)
     except ValueError as exc:
         raise _usage(text) from exc
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.year < MIN_YEAR:
+        raise UsageError(f"invalid timestamp {text!r}: years before {MIN_YEAR} are not supported")
+    try:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError as exc:  # an offset that moves 0001-01-01 or 9999-12-31 out of range
+        raise _usage(text) from exc
     return parsed.replace(second=0, microsecond=0)
 
 
@@ -56,10 +65,35 @@ def floor_to_slot(moment: datetime) -> datetime:
 
 
 def parse_slot(text: str | None, *, now: datetime | None = None) -> datetime:
-    """The run slot for a ``--timestamp`` argument: parsed and floored; None or '' = now floored."""
+    """The run slot for a ``--timestamp`` argument: parsed and floored; None or '' = now floored.
+
+    Raises:
+        UsageError: not an accepted form, or more than one slot ahead of the clock (``check_not_future``).
+    """
+    now = now or datetime.now(UTC)
     if text is None or text == "":
-        return floor_to_slot(now or datetime.now(UTC))
-    return floor_to_slot(parse_timestamp(text))
+        return floor_to_slot(now)
+    return check_not_future(floor_to_slot(parse_timestamp(text)), now)
+
+
+def check_not_future(slot: datetime, now: datetime) -> datetime:
+    """``slot`` itself, unless it starts more than ``MAX_AHEAD`` after the slot of ``now``.
+
+    A future slot is refused rather than run: its state would be newer than every real run's, so the real
+    runs after it would never move the public outputs again.
+
+    Raises:
+        UsageError: the slot is too far ahead; the message gives the clock.
+    """
+    current = floor_to_slot(now)
+    if slot - current > MAX_AHEAD:
+        raise UsageError(
+            f"slot {slot_iso(slot)} is more than one slot ahead of the clock (now "
+            f"{now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}, slot {slot_iso(current)}); refusing it: a future slot "
+            "would freeze the public outputs. Check the "
+            "TIMESTAMP and the system clock"
+        )
+    return slot
 
 
 def slot_date_path(slot: datetime) -> str:

@@ -23,7 +23,7 @@ import requests
 
 from emulator.testing import RunningEmulator, running_emulator
 from tests.reliability.aws_fault_proxy import AwsFaultProxy, FaultRule
-from tests.scripts.support import CaptureServer, capture_server, run_script, script_env
+from tests.scripts.support import CaptureServer, assert_verdict_matches, capture_server, run_script, script_env
 from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY
 
 BUCKET = "spotlake-faults"
@@ -192,6 +192,7 @@ class World:
         started = time.monotonic()
         run = run_script(self.env(), slot.strftime("%Y-%m-%dT%H:%M:%SZ"), timeout=timeout, cwd=self.workdir)
         seconds = time.monotonic() - started
+        assert_verdict_matches(run.stdout, run.returncode)  # issue 13.5: in every outcome of every cell
         injected, stats = self.proxy.injected, self.emulator.stats()
         self.emulator.set_faults(None)
         self.proxy.set_rules([])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -58,6 +59,17 @@ def script_env(extra: Mapping[str, str]) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+VERDICT_RE = re.compile(r"^SpotLake Azure run \S+: (OK|FAILED)\b", re.MULTILINE)
+
+
+def assert_verdict_matches(stdout: str, returncode: int) -> None:
+    """The summary's verdict agrees with the exit code: exactly one verdict line, ``OK`` for 0 and ``FAILED``
+    for 1; bad usage or input (2) is refused before anything ran and prints no verdict."""
+    verdicts = VERDICT_RE.findall(stdout)
+    expected = {0: ["OK"], 1: ["FAILED"], 2: []}.get(returncode)
+    assert verdicts == expected, f"exit {returncode} but verdict(s) {verdicts} in:\n{stdout[-2000:]}"
 
 
 @dataclass

@@ -259,8 +259,10 @@ def test_the_summary_reports_this_slots_merge_and_sps_figures(tmp_path: Path) ->
                "timeseries_records": 7})  # fmt: skip
     write_json(store, summary.SPS_LAST_RUN_KEY, {"slot": "2025-12-13T13:00:00Z", "desired_count": 5,
                "planned_calls": 30, "calls_made": 28, "calls_not_made": 2, "http_429": 3, "partial": True})  # fmt: skip
-    text = summary.render_summary(store, settings, SLOT, {"sps": "0", "if": "0", "price": "1", "merge": "0"}, None)
-    assert "SpotLake Azure run 2025-12-13T13:00:00Z: FAILED (sps=0 if=0 price=1 merge=0)" in text
+    text = summary.render_summary(store, settings, SLOT, {"sps": "0", "if": "0", "price": "1", "merge": "0"}, None,
+                                  failures=["collector price exited with 1"])  # fmt: skip
+    assert "SpotLake Azure run 2025-12-13T13:00:00Z: FAILED (sps=0 if=0 price=1 merge=0)\n" in text
+    assert "\n  cause: collector price exited with 1\n" in text
     assert "merge: 120 rows, 7 changes, desired count 5, 7 time-series records (fallback: price from slot " in text
     assert "SPS calls: 28 made, 2 not made of 30 planned, 3 HTTP 429; desired count 5, partial sweep" in text
     assert f"raw price        {store.describe('rawdata/azure/spot_price/2025/12/13/13-00_spot_price.parquet')}" in text
@@ -276,6 +278,22 @@ def test_the_summary_does_not_pass_off_an_older_slots_figures_as_this_ones(tmp_p
     assert "merge: not written for this slot (last one is for 2025-12-13T12:50:00Z)" in text
     assert "SPS calls: not written" in text
     assert ": OK" in text
+
+
+@pytest.mark.parametrize(
+    ("statuses", "failures", "verdict"),
+    [
+        ({"sps": "1", "merge": "skipped"}, ["collector sps exited with 1"], "FAILED"),  # never "OK" (issue 13)
+        ({"sps": "0", "merge": "0"}, ["storing the monitoring objects failed (exit 1)"], "FAILED"),
+        ({"sps": "0", "merge": "0"}, [], "OK"),
+    ],
+)
+def test_the_verdict_is_the_runs_outcome_not_a_guess_from_the_statuses(
+    statuses: dict[str, str], failures: list[str], verdict: str
+) -> None:
+    lines = summary.verdict_lines(SLOT, statuses, failures)
+    assert lines[0].startswith(f"SpotLake Azure run 2025-12-13T13:00:00Z: {verdict} (")
+    assert lines[1:] == [f"  cause: {failure}" for failure in failures]
 
 
 def test_emulator_stats_are_summarised_per_api_with_status_counts() -> None:

@@ -66,7 +66,7 @@ def test_an_s3_store_defaults_to_timestream_and_cloudwatch() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("sqlite:///var/ts.db", ("sqlite", Path("/var/ts.db"), None, None)),
+        ("sqlite:////var/ts.db", ("sqlite", Path("/var/ts.db"), None, None)),
         ("timestream://db1/tbl1", ("timestream", None, "db1", "tbl1")),
         ("parquet", ("parquet", None, None, None)),
         ("none", ("none", None, None, None)),
@@ -211,3 +211,89 @@ def test_overrides_are_read(tmp_path: Path, us_catalog_path: Path) -> None:
     assert (settings.sps_quota_per_location, settings.http_timeout, settings.public_read) == (7, 2.5, True)
     assert (settings.aws_region, settings.aws_endpoint_url) == ("eu-west-1", "http://127.0.0.1:5000")
     assert (settings.alert_owner, settings.clock, settings.sps_key_file) == ("orchestrator", "slot", tmp_path / "k.txt")
+
+
+# --- issue 13 item 6 and issue 14: typos never become data -----------------------------------------------
+STORE_TYPOS = {
+    "s3:/bucket": "mistyped URL",
+    "s3//bucket": "mistyped URL",
+    "s3:bucket": "mistyped URL",
+    "S3:/Bucket": "mistyped URL",
+    "file:/abs/dir": "mistyped URL",
+    "file//abs/dir": "mistyped URL",
+    "sqlite:///x.db": "mistyped URL",
+    "http://example.invalid/x": "unsupported scheme 'http'",
+    "gs://bucket": "unsupported scheme 'gs'",
+    "data:2025": "unsupported scheme 'data'",
+    "file://host/abs": "absolute path",
+    "s3:///prefix": "missing bucket",
+}
+
+
+@pytest.mark.parametrize("value", list(STORE_TYPOS))
+def test_a_store_value_that_looks_like_a_mistyped_url_is_exit_2(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match=STORE_TYPOS[value]) as info:
+        load_settings({"SPOTLAKE_STORE": value}, cwd=tmp_path)
+    assert info.value.exit_code == EXIT_USAGE
+    assert not any(tmp_path.iterdir())  # nothing was created for it
+
+
+@pytest.mark.parametrize(
+    ("value", "relative"),
+    [("~/spot", "home/spot"), ("~", "home"), ("./s3:/bucket", "cwd/s3:/bucket"), ("s3/bucket", "cwd/s3/bucket"),
+     ("file:///{tmp}/my%20store", "my store"), ("file://localhost/{tmp}/x%23y", "x#y")],
+)
+def test_home_is_expanded_file_urls_are_decoded_and_plain_paths_stay_paths(
+    tmp_path: Path, value: str, relative: str
+) -> None:
+    (tmp_path / "home").mkdir()
+    (tmp_path / "cwd").mkdir()
+    env = {"SPOTLAKE_STORE": value.format(tmp=str(tmp_path).lstrip("/")), "HOME": str(tmp_path / "home")}
+    settings = load_settings(env, cwd=tmp_path / "cwd")
+    assert settings.store.root == (tmp_path / relative).resolve()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("sqlite:///rel/ts.db", "cwd/rel/ts.db"), ("sqlite:////{tmp}/abs.db", "abs.db"),
+     ("sqlite:////{tmp}/with%20space.db", "with space.db")],
+)
+def test_sqlite_urls_follow_the_three_slash_relative_four_slash_absolute_convention(
+    tmp_path: Path, value: str, expected: str
+) -> None:
+    (tmp_path / "cwd").mkdir()
+    env = {"SPOTLAKE_TIMESERIES": value.format(tmp=str(tmp_path).lstrip("/"))}
+    assert load_settings(env, cwd=tmp_path / "cwd").timeseries.sqlite_path == tmp_path / expected
+
+
+def test_a_metrics_file_url_is_percent_decoded(tmp_path: Path) -> None:
+    env = {"SPOTLAKE_METRICS": f"file://{tmp_path}/count%20log.txt"}
+    assert load_settings(env, cwd=tmp_path).metrics.path == tmp_path / "count log.txt"
+
+
+def test_local_sink_files_under_a_file_are_refused_at_start(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    for name, value in (("SPOTLAKE_TIMESERIES", f"sqlite:///{blocker}/ts.db"),
+                        ("SPOTLAKE_METRICS", f"file://{blocker}/count.log")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"{name}=.*not writable"):
+            load_settings({name: value}, cwd=tmp_path)
+
+
+def test_an_unwritable_handoff_file_is_refused_at_start_not_after_the_sweep(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=r"SPS_KEY_FILE=.*not writable"):
+        load_settings({"SPS_KEY_FILE": str(blocker / "sps_key.txt")}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match=r"SPS_KEY_FILE=.*is a directory"):
+        load_settings({"SPS_KEY_FILE": str(tmp_path)}, cwd=tmp_path)
+    settings = load_settings({"SPS_KEY_FILE": "~/k.txt", "HOME": str(tmp_path)}, cwd=tmp_path)
+    assert settings.sps_key_file == tmp_path / "k.txt"
+
+
+def test_entry_points_that_never_call_azure_need_no_azure_credential(tmp_path: Path) -> None:
+    env = {"SPOTLAKE_AZURE_EMULATOR": "0"}
+    with pytest.raises(ConfigError, match="no Azure credential"):
+        load_settings(env, cwd=tmp_path)
+    settings = load_settings(env, cwd=tmp_path, azure_credential=False)
+    assert settings.emulator.enabled is False and not settings.azure.has_service_principal

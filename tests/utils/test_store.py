@@ -315,3 +315,49 @@ def test_held_releases_the_lease_even_when_the_block_fails(store) -> None:
         raise RuntimeError("collector failed")
     assert not store.exists("locks/azure/price.json")
     release(store, acquire(store, "price", 60))  # free again
+
+
+# --- issue 11 item 8 / issue 13 item 9: file modes on a local store --------------------------------------
+_UMASK_PROBE = textwrap.dedent("""
+    import os, sys, json
+    from pathlib import Path
+    os.umask(int(sys.argv[2], 8))
+    from utils.store import LocalStore
+    store = LocalStore(Path(sys.argv[1]))
+    store.put_bytes("latest_data/latest_azure.json", b"{}", public=True)
+    store.put_bytes("rawdata/azure/2025/12/13/13-00-00.csv.gz", b"x", public=True)
+    store.put_bytes("latest_data/azure/latest_state.parquet", b"state")
+    store.put_if_absent("leases/run.json", b"{}")
+    modes = {str(p.relative_to(sys.argv[1])): oct(p.stat().st_mode & 0o777) for p in Path(sys.argv[1]).rglob("*")
+             if p.is_file()}
+    print(json.dumps(modes))
+""")
+
+
+@pytest.mark.parametrize(("umask", "public"), [("022", "0o644"), ("027", "0o640"), ("077", "0o600")])
+def test_public_objects_are_written_as_the_umask_allows_and_private_ones_stay_0600(
+    tmp_path: Path, umask: str, public: str
+) -> None:
+    # A fresh process per umask: the umask is process-wide and LocalStore reads it once.
+    out = subprocess.run([sys.executable, "-c", _UMASK_PROBE, str(tmp_path), umask], cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    modes = json.loads(out)
+    assert modes["latest_data/latest_azure.json"] == public
+    assert modes["rawdata/azure/2025/12/13/13-00-00.csv.gz"] == public
+    assert modes["latest_data/azure/latest_state.parquet"] == "0o600"
+    assert modes["leases/run.json"] == "0o600"
+
+
+def test_rewriting_a_public_object_as_private_tightens_its_mode(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put_bytes("k.json", b"1", public=True)
+    store.put_bytes("k.json", b"2")
+    assert (tmp_path / "k.json").stat().st_mode & 0o777 == 0o600
+
+
+# --- issue 14: file:// store URLs are percent-decoded ---------------------------------------------------
+def test_a_percent_encoded_file_url_store_writes_into_the_decoded_directory(tmp_path: Path) -> None:
+    settings = load_settings({"SPOTLAKE_STORE": f"file://{tmp_path}/my%20store"}, cwd=tmp_path)
+    open_store(settings).put_bytes("a/b.json", b"{}")
+    assert (tmp_path / "my store" / "a" / "b.json").read_bytes() == b"{}"
+    assert not (tmp_path / "my%20store").exists()

@@ -104,7 +104,7 @@ def test_floor_to_slot_is_a_slot_start_within_ten_minutes_and_idempotent(moment:
     assert slot.minute % 10 == 0 and slot.second == 0 and slot.microsecond == 0
     assert timedelta(0) <= moment - slot < timedelta(minutes=10)
     assert floor_to_slot(slot) == slot
-    assert parse_slot(slot_iso(slot)) == slot
+    assert parse_slot(slot_iso(slot), now=slot) == slot
 
 
 def _entry(argv: list[str], env: dict[str, str]) -> tuple[int, list[datetime]]:
@@ -129,3 +129,16 @@ def test_a_bad_timestamp_at_an_entry_point_exits_2_with_the_accepted_forms(base_
 
 def test_a_good_timestamp_at_an_entry_point_exits_0(base_env) -> None:
     assert _entry(["--timestamp", "2025-12-13T13:04:00Z"], base_env) == (0, [T13])
+
+
+def test_years_before_1000_are_bad_input() -> None:
+    with pytest.raises(UsageError, match="years before 1000"):
+        parse_slot("0999-12-13 13:00")
+    assert parse_slot("1000-01-01 00:00", now=datetime(2025, 1, 1, tzinfo=UTC)).year == 1000
+
+
+def test_a_slot_more_than_one_slot_ahead_of_the_clock_is_refused_with_the_clock() -> None:
+    now = datetime(2025, 12, 13, 13, 7, 31, tzinfo=UTC)
+    assert parse_slot("2025-12-13 13:10", now=now) == T13 + timedelta(minutes=10)  # the next slot: allowed
+    with pytest.raises(UsageError, match=r"ahead of the clock \(now 2025-12-13T13:07:31Z, slot 2025-12-13T13:00:00Z\)"):
+        parse_slot("2025-12-13 13:20", now=now)
