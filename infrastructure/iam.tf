@@ -102,6 +102,8 @@ data "aws_iam_policy_document" "job" {
       "logs:CreateLogStream",
       "logs:PutLogEvents",
       "logs:DescribeLogStreams",
+      # The metrics sink reads the stream's latest events so a rerun of a slot does not put its line twice.
+      "logs:GetLogEvents",
     ]
     resources = [
       "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${var.metrics_log_group}",
@@ -154,9 +156,17 @@ data "aws_iam_policy_document" "job_timestream" {
   count = local.use_timestream ? 1 : 0
 
   statement {
-    sid       = "TimeseriesWrite"
-    actions   = ["timestream:WriteRecords"]
+    sid = "TimeseriesWrite"
+    # DescribeTable lets the pre-publish check (utils/preflight.py) name a missing table before anything is
+    # published.
+    actions   = ["timestream:WriteRecords", "timestream:DescribeTable"]
     resources = ["arn:${local.partition}:timestream:${var.region}:${local.account_id}:database/${var.timestream_database}/table/${var.timestream_table}"]
+  }
+
+  statement {
+    sid       = "TimeseriesDescribeDatabase"
+    actions   = ["timestream:DescribeDatabase"]
+    resources = ["arn:${local.partition}:timestream:${var.region}:${local.account_id}:database/${var.timestream_database}"]
   }
 
   # DescribeEndpoints has no resource-level permissions: "*" is its only valid resource. checkov 3.3.30 knows

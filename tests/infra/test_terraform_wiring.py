@@ -250,7 +250,11 @@ def test_job_role_s3_access_is_limited_to_the_bucket_prefix(stack: Stack):
 
 def test_job_role_writes_only_the_timestream_table(stack: Stack):
     statements = {s["sid"]: s for s in stack.policy_statements("job_timestream")}
-    assert statements["TimeseriesWrite"]["actions"] == ["timestream:WriteRecords"]
+    assert statements["TimeseriesWrite"]["actions"] == ["timestream:WriteRecords", "timestream:DescribeTable"]
+    assert statements["TimeseriesDescribeDatabase"]["actions"] == ["timestream:DescribeDatabase"]
+    assert statements["TimeseriesDescribeDatabase"]["resources"] == [
+        "arn:${local.partition}:timestream:${var.region}:${local.account_id}:database/${var.timestream_database}"
+    ]
     assert statements["TimeseriesWrite"]["resources"] == [
         "arn:${local.partition}:timestream:${var.region}:${local.account_id}:database/"
         "${var.timestream_database}/table/${var.timestream_table}"
@@ -261,7 +265,8 @@ def test_job_role_logs_dynamodb_and_ssm_access_is_scoped_to_one_resource_each(st
     statements = {s["sid"]: s for s in stack.policy_statements("job")}
     logs = statements["MetricsLog"]
     assert sorted(logs["actions"]) == [
-        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:GetLogEvents",
+        "logs:PutLogEvents",
     ]  # fmt: skip
     assert all(":log-group:${var.metrics_log_group}" in arn for arn in logs["resources"])
     auth = statements["AzureAuthRead"]
