@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 import pytest
 from botocore.stub import Stubber
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.utils.sink_records import SLOT, SLOT_MS, change_records
@@ -362,6 +362,7 @@ def test_unreachable_timestream_raises_run_failed_without_escaping(base_env: dic
 _cell = st.one_of(st.none(), st.just(""), st.just("  "), st.text(max_size=5), st.floats(), st.integers(-5, 60))
 
 
+@settings(deadline=None)  # a loaded 2-core machine takes > 200 ms per example: no wall-clock limit in tests
 @given(st.lists(st.tuples(*[_cell] * len(TIMESERIES_COLUMNS)), max_size=15))
 def test_normalised_records_never_hold_missing_values(rows: list[tuple]) -> None:
     frame = normalise_records(pd.DataFrame(rows, columns=TIMESERIES_COLUMNS, dtype=object))
