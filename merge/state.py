@@ -190,10 +190,6 @@ def load_base_state(store: Store, slot: datetime) -> BaseState:
     return BaseState(None, None, empty_merged(), empty_observations())
 
 
-def newer_snapshot_exists(store: Store, slot: datetime) -> bool:
-    return any(s > slot for s, _ in list_snapshots(store))
-
-
 def snapshots_to_prune(snapshots: list[tuple[datetime, str]], slot: datetime, keep: str | None) -> list[str]:
     """Keys of snapshots older than ``SNAPSHOT_RETENTION`` before ``slot``, except ``keep`` (the base)."""
     cutoff = slot - SNAPSHOT_RETENTION
