@@ -120,8 +120,10 @@ def generate(out: Path, regions: int, sizes: int, change_rate: float, seed: int 
         frame.to_parquet(out / f"{name}.parquet", index=False)
     # The previous state exactly as the merge stores it (merged rows + observations in one object).
     from merge.join import normalise_merged
-    from merge.state import state_bytes
+    from merge.state import state_bytes, with_published_points
 
+    # The last published point of every row is the previous slot's row (count PREVIOUS_COUNT).
+    observations = with_published_points(normalise_merged(previous), observations.assign(Latest=False))
     (out / "state.parquet").write_bytes(state_bytes(normalise_merged(previous), observations))
     return {"rows": len(rows), "pairs": n_pairs, "observations": len(observations), "moved_pairs": int(moved.sum())}
 

@@ -2,7 +2,7 @@
 """Soak: many consecutive 10-minute slots (144 = one UTC day) through the real collectors and merge.
 
     .venv/bin/python bench/soak.py [--slots 144] [--faults SPEC] [--regions 10] [--sizes 30] [--json OUT]
-                                   [--keep DIR]
+                                   [--keep DIR] [--no-drift]
 
 Setup: a soak catalog cut from the emulator's bundled world catalog (``--regions`` fixed regions x the
 ``--sizes`` sizes offered in most of them; 10 x 30 = 300 offers by default, so a slot takes about a second),
@@ -30,7 +30,15 @@ Checks (each printed with its numbers, all must hold for exit 0):
   ``merge.t2t3.update_t2_t3`` equal the published latest state for every row;
 - time-series records = changes: sum of ``last_merge_summary.changes`` over the slots = sum of its
   ``timeseries_records`` = rows in the SQLite table (primary key includes the slot time, so an idempotent
-  upsert can only hide duplicates within one slot, which would show as fewer rows than changes).
+  upsert can only hide duplicates within one slot, which would show as fewer rows than changes);
+- the time series reconstructs every slot (issue 14.4): for every row of every slot's public archive, the
+  latest SQLite record of the row at or before the slot holds the archive's OndemandPrice, SpotPrice,
+  Savings, IF, T2 and T3, and the latest record at the row's desired count its Score; 0 mismatches.
+
+Prices change and revert (``--drift``, on by default): the emulator serves fixed catalog prices, so after the
+price collector stores a slot's raw price object, a deterministic drift is applied to it before the merge
+(``drift_prices``: about 3 pairs in 7 run at 1.5 x the spot price for 4 slots in 12, then revert), so
+reverts land on other desired counts than the changes they undo.
 
 Exit codes: 0 every check holds; 1 a check failed; 2 bad usage.
 """
@@ -173,6 +181,7 @@ class SlotRecord:
 
 
 def summarize_soak(records: list[SlotRecord], *, timeseries_rows: Mapping[str, int], t2t3: Mapping[str, int],
+                   reconstruction: Mapping[str, int] | None = None,
                    steady_after: int = STEADY_AFTER_SLOTS, growth_tolerance: float = GROWTH_TOLERANCE,
                    snapshot_retention_slots: int = SNAPSHOT_RETENTION_SLOTS) -> dict[str, Any]:  # fmt: skip
     """The soak summary and the verdict of each check (pure: everything measured is passed in).
@@ -220,6 +229,7 @@ def summarize_soak(records: list[SlotRecord], *, timeseries_rows: Mapping[str, i
         "t2t3_consistent": (t2t3.get("mismatches", 1) == 0 and t2t3.get("never_probed_nonzero", 1) == 0
                             and t2t3.get("snapshot_mismatches", 1) == 0),
         "timeseries_equals_changes": changes == written == sqlite_total and not slot_mismatches,
+        "timeseries_reconstructs_every_slot": reconstruction is None or reconstruction.get("mismatches", 1) == 0,
     }
     return {
         "slots": len(records),
@@ -230,6 +240,7 @@ def summarize_soak(records: list[SlotRecord], *, timeseries_rows: Mapping[str, i
         "sps_429_steady_state": steady_429,
         "state_bytes": growth,
         "t2t3": dict(t2t3),
+        "reconstruction": dict(reconstruction or {}),
         "changes": changes,
         "timeseries_records_reported": written,
         "timeseries_rows_in_sqlite": sqlite_total,
@@ -264,6 +275,8 @@ def format_soak_summary(summary: Mapping[str, Any]) -> str:
         f"{len(summary['slots_where_sqlite_rows_differ_from_changes'])}); merged rows (last) "
         f"{summary['merged_rows_last']}; "
         f"desired counts {summary['desired_counts_seen']}",
+        "time series reconstructs the archives: " + (", ".join(f"{k} {v}" for k, v in summary["reconstruction"].items())
+                                                       or "not checked"),
         "phase seconds (mean/p95/max): " + "; ".join(f"{p} {v['mean']}/{v['p95']}/{v['max']}"
                                                      for p, v in summary["phase_seconds"].items()),
         "checks: " + ", ".join(f"{name} {'PASS' if passed else 'FAIL'}" for name, passed in summary["checks"].items()),
@@ -306,13 +319,82 @@ def state_sizes(store_root: Path) -> dict[str, int]:
     }
 
 
+def drift_prices(frame: pd.DataFrame, index: int) -> pd.DataFrame:
+    """The raw price rows of slot ``index`` with the soak's price drift (see the module docstring); pure."""
+    phase = pd.util.hash_pandas_object(frame[["InstanceType", "Region"]], index=False).to_numpy() % np.uint64(7)
+    drifted = (((index + phase.astype(np.int64)) // 4) % 3 == 1) & (phase.astype(np.int64) < 3)
+    out = frame.copy()
+    spot = out["SpotPrice"].to_numpy(dtype=float)
+    out["SpotPrice"] = np.where(drifted, np.round(spot * 1.5, 6), spot)
+    od = out["OndemandPrice"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        savings = (od - out["SpotPrice"].to_numpy(dtype=float)) / od * 100
+    out["Savings"] = np.where(drifted, np.where(od > 0, savings, np.nan), out["Savings"].to_numpy(dtype=float))
+    return out
+
+
+RECONSTRUCTED = ("OndemandPrice", "SpotPrice", "Savings", "IF", "T2", "T3")
+SERIES_KEY = ["InstanceTier", "InstanceType", "Region", "AvailabilityZone"]
+
+
+def reconstruction_mismatches(archives: pd.DataFrame, records: pd.DataFrame) -> dict[str, int]:
+    """Rows of the public archives (one frame, a ``slot`` column) that the time-series records (a ``slot``
+    column) do not reconstruct: no record of the row at or before the slot, a row field differing from the
+    row's latest record, or Score differing from the latest record at the row's desired count. Pure."""
+    left = archives.copy()
+    right = records.copy()
+    for frame in (left, right):
+        for column in SERIES_KEY:
+            frame[column] = frame[column].astype(str)
+        frame["DesiredCount"] = frame["DesiredCount"].astype("int64")
+        frame["slot"] = pd.to_datetime(frame["slot"], utc=True).astype("datetime64[ns, UTC]")
+    left = left.sort_values("slot", kind="stable").reset_index(drop=True)
+    right = right.sort_values("slot", kind="stable").reset_index(drop=True)
+    fields = list(RECONSTRUCTED)
+    latest = pd.merge_asof(left[["slot", *SERIES_KEY, *fields]], right[["slot", *SERIES_KEY, *fields]], on="slot",
+                           by=SERIES_KEY, suffixes=("", "_ts"), direction="backward")  # fmt: skip
+    at_count = pd.merge_asof(left[["slot", *SERIES_KEY, "DesiredCount", "Score"]],
+                             right[["slot", *SERIES_KEY, "DesiredCount", "Score"]], on="slot",
+                             by=[*SERIES_KEY, "DesiredCount"], suffixes=("", "_ts"), direction="backward")  # fmt: skip
+    missing = latest[f"{fields[0]}_ts"].isna().to_numpy() & ~left[fields[0]].isna().to_numpy()
+    differs = np.zeros(len(left), dtype=bool)
+    for column in fields:
+        differs |= latest[column].astype(float).to_numpy() != latest[f"{column}_ts"].astype(float).to_numpy()
+    score_differs = at_count["Score"].astype(float).to_numpy() != at_count["Score_ts"].astype(float).to_numpy()
+    return {"rows_checked": len(left), "no_record": int(missing.sum()), "field_mismatches": int(differs.sum()),
+            "score_mismatches": int(score_differs.sum()),
+            "mismatches": int((missing | differs | score_differs).sum())}  # fmt: skip
+
+
+def verify_reconstruction(store_root: Path, records: list[SlotRecord]) -> dict[str, int]:
+    """``reconstruction_mismatches`` of the merged slots' archives against the SQLite time series."""
+    from utils.constants import archive_key
+    from utils.store import LocalStore
+    from utils.store_io import read_csv_gz
+    from utils.timestamps import parse_slot
+
+    store = LocalStore(store_root)
+    slots = [parse_slot(r.slot) for r in records if r.merge_summary is not None]
+    if not slots:
+        return {"rows_checked": 0, "mismatches": 0}
+    archives = pd.concat([read_csv_gz(store, archive_key(slot)).assign(slot=pd.Timestamp(slot)) for slot in slots],
+                         ignore_index=True)  # fmt: skip
+    path = store_root / "timeseries.db"
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        series = pd.read_sql_query(f"SELECT * FROM {SQLITE_TABLE}", connection)
+    series["slot"] = pd.to_datetime(series["time"], utc=True)
+    return reconstruction_mismatches(archives, series)
+
+
 def _sps_429(stats: Mapping[str, Any]) -> int:
     return int(stats.get("sps", {}).get("status", {}).get("429", 0))
 
 
 def run_slot(slot: datetime, env: Mapping[str, str], emulator_url: str, store_root: Path,
-             entries: Mapping[str, tuple[Callable[..., int], Callable[[], Any], Callable[..., Any]]]) -> SlotRecord:
-    """One slot: set the emulator clock, run the three collectors then the merge (when SPS succeeded)."""
+             entries: Mapping[str, tuple[Callable[..., int], Callable[[], Any], Callable[..., Any]]],
+             *, drift_index: int | None = None) -> SlotRecord:  # fmt: skip
+    """One slot: set the emulator clock, run the three collectors, apply the price drift of ``drift_index``
+    (None: none), then the merge (when SPS succeeded)."""
     from utils.errors import CorruptObject, ObjectNotFound
     from utils.store import LocalStore
     from utils.store_io import read_json
@@ -330,6 +412,11 @@ def run_slot(slot: datetime, env: Mapping[str, str], emulator_url: str, store_ro
         codes[name] = run_entry(name, build_parser(), main, ["--timestamp", timestamp], dict(env))
         seconds[name] = round(time.perf_counter() - started, 3)
     store = LocalStore(store_root)
+    if drift_index is not None and codes["price"] == 0:
+        from utils.constants import price_key
+        from utils.store_io import read_parquet, write_parquet
+
+        write_parquet(store, price_key(slot), drift_prices(read_parquet(store, price_key(slot)), drift_index))
     summary = None
     if codes["sps"] == 0:
         key = Path(env["SPS_KEY_FILE"]).read_text().strip()
@@ -400,7 +487,8 @@ def timeseries_rows_per_slot(path: Path) -> dict[str, int]:
 
 
 def run_soak(slots: int, workdir: Path, *, faults: str | None = DEFAULT_FAULTS, regions: int = 10, sizes: int = 30,
-             start: datetime = START, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+             start: datetime = START, progress: Callable[[str], None] | None = None,
+             drift: bool = True) -> dict[str, Any]:  # fmt: skip
     """Run the soak in ``workdir`` (store, catalog, log) and return its summary (see ``summarize_soak``)."""
     from emulator.catalog import load_catalog
     from utils.emulator_mode import start_emulator, stop_emulator
@@ -418,18 +506,20 @@ def run_soak(slots: int, workdir: Path, *, faults: str | None = DEFAULT_FAULTS, 
         env = soak_env(store_root, url)
         with open(workdir / "soak.log", "w") as log_file, contextlib.redirect_stderr(log_file):
             for index in range(slots):
-                record = run_slot(start + index * SLOT, env, url, store_root, entries)
+                record = run_slot(start + index * SLOT, env, url, store_root, entries,
+                                  drift_index=index if drift else None)
                 records.append(record)
                 if progress and (index % 12 == 11 or not record.ok):
                     progress(f"slot {index + 1}/{slots} {record.slot}: "
                              f"{'ok' if record.ok else record.exit_codes} {record.seconds['slot']:.2f}s")
         t2t3 = verify_t2t3(store_root, records)
+        reconstruction = verify_reconstruction(store_root, records)
         stats = requests.get(f"{url}/_emulator/stats", timeout=10).json()
     finally:
         stop_emulator(proc)
     summary = summarize_soak(records, timeseries_rows=timeseries_rows_per_slot(store_root / "timeseries.db"),
-                             t2t3=t2t3)
-    summary.update({"wall_seconds": round(time.perf_counter() - started, 1), "faults": faults,
+                             t2t3=t2t3, reconstruction=reconstruction)
+    summary.update({"drift": drift, "wall_seconds": round(time.perf_counter() - started, 1), "faults": faults,
                     "catalog_offers": len(catalog), "catalog_regions": regions, "catalog_sizes": sizes,
                     "start": records[0].slot if records else None,
                     "emulator_errors": error_statuses(stats), "mode": "in-process run_entry per component",
@@ -444,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{DEFAULT_FAULTS!r})")  # fmt: skip
     parser.add_argument("--regions", type=int, default=10, help=f"soak catalog regions (<= {len(SOAK_REGIONS)})")
     parser.add_argument("--sizes", type=int, default=30, help="soak catalog sizes")
+    parser.add_argument("--no-drift", dest="drift", action="store_false", help="serve the catalog prices unchanged")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary as JSON here")
     parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it (store, log)")
     args = parser.parse_args(argv)
@@ -456,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="spotlake-soak-")))
         summary = run_soak(args.slots, workdir, faults=args.faults or None, regions=args.regions, sizes=args.sizes,
-                           progress=lambda line: print(line, flush=True))  # fmt: skip
+                           progress=lambda line: print(line, flush=True), drift=args.drift)  # fmt: skip
     sys.stdout.write(format_soak_summary(summary))
     print(f"emulator non-200 answers (API: status count): {summary['emulator_errors']}")
     print(f"soak wall time {summary['wall_seconds']} s ({summary['mode']}; catalog {summary['catalog_offers']} "

@@ -6,6 +6,11 @@ base state concurrently, builds the merged dataset (``merge.join``), detects cha
 and publishes (``merge.upload_data``), replacing the latest state last. One merge at a time per store
 (lease ``merge``).
 
+Slot order (``merge.slot_order``): a slot older than the newest committed one is refused (exit 2); a merge
+of a committed slot must reproduce its snapshot byte for byte (a rerun after a failure past the snapshot)
+or is refused (exit 2), so a committed slot is never rewritten with other data. The first run of each UTC
+day (its base state is from an earlier day, or there is none) is a keyframe: every row is published.
+
 Exit codes: 0 published; 1 run failed (inputs unavailable, a publish step failed: the previous state is
 untouched and a rerun of the slot is idempotent); 2 bad usage or input (a malformed key, a key naming a
 missing object, a corrupt SPS object or state).
@@ -17,7 +22,7 @@ import argparse
 import logging
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +32,15 @@ if __name__ == "__main__":  # run as a script by path: make the repository root 
 
     require_runtime()
 
-from merge.compare_data import compare
+from merge.compare_data import compare, restatement_rows
 from merge.inputs import find_sps_key, load_inputs
 from merge.join import build_merged
-from merge.state import newer_snapshot_exists
+from merge.slot_order import COMMITTED, slot_status
+from merge.state import BaseState, snapshot_key, state_bytes
 from merge.upload_data import Publication, publish
 from utils.constants import SPS_PREFIX, parse_sps_key
 from utils.entrypoint import add_timestamp_argument, describe_settings, run_entry
+from utils.errors import ObjectNotFound, UsageError
 from utils.lease import held
 from utils.metrics import MetricsSink, open_metrics_sink
 from utils.settings import Settings
@@ -62,12 +69,30 @@ def store_relative_sps_key(key: str) -> str:
     return key[key.index(f"{SPS_PREFIX}/") :]
 
 
+def is_keyframe(base: BaseState, slot: datetime) -> bool:
+    """The first run of a UTC day publishes every row: its base is from an earlier day, or unknown."""
+    return base.slot is None or base.slot.date() != slot.date()
+
+
+def check_committed_unchanged(store: Store, slot: datetime, state: bytes) -> None:
+    """A merge of a committed slot must give the bytes of its snapshot (see the module docstring)."""
+    try:
+        stored = store.get_bytes(snapshot_key(slot))
+    except ObjectNotFound:
+        return  # pruned or removed meanwhile: nothing committed to protect
+    if stored != state:
+        raise UsageError(f"slot {slot_iso(slot)} is already committed with other data ({snapshot_key(slot)}); "
+                         "a committed slot is never rewritten: its raw data changed since it was merged")  # fmt: skip
+    log.info("slot %s is committed and its merge reproduces the snapshot: re-publishing it", slot_iso(slot))
+
+
 def run_merge(
     settings: Settings, store: Store, sps_key: str, *, timeseries_sink: TimeseriesSink, metrics_sink: MetricsSink
 ) -> dict[str, Any]:
     """Merge and publish the slot named by ``sps_key``; returns the run summary."""
     started = time.monotonic()
     slot, desired_count = parse_sps_key(sps_key)
+    status = slot_status(store, slot)  # UsageError for a late or replayed slot, before anything is read
     inputs = load_inputs(store, sps_key, slot, timedelta(hours=settings.fallback_max_age_hours))
     log.info("inputs for %s: sps=%d rows (count %d) price=%d rows from %s if=%d rows from %s base=%s (%d rows, "
              "%d observations)", slot_iso(slot), len(inputs.sps), desired_count, len(inputs.price.frame),
@@ -79,9 +104,12 @@ def run_merge(
              "sps with price %s, sps with IF %s, price pairs with SPS %s; duplicate keys dropped %s",
              len(joined.merged), joined.probed_rows, joined.carried_rows, joined.dropped_previous_rows,
              match.sps_with_price, match.sps_with_if, match.price_with_sps, joined.duplicate_rows)  # fmt: skip
-    report = compare(inputs.base.observations, joined.merged)
-    log.info("changes: %d of %d rows (%d new); per field %s", report.changed_rows, report.total_rows,
-             report.new_rows, report.field_changes)  # fmt: skip
+    keyframe = is_keyframe(inputs.base, slot)
+    report = compare(inputs.base.observations, joined.merged, keyframe=keyframe)
+    log.info("changes: %d of %d rows (%d new)%s; per field %s", report.changed_rows, report.total_rows,
+             report.new_rows, ", keyframe: every row published" if keyframe else "", report.field_changes)  # fmt: skip
+    if status == COMMITTED:
+        check_committed_unchanged(store, slot, state_bytes(joined.merged, report.observations))
     publication = Publication(
         slot=slot,
         desired_count=desired_count,
@@ -91,8 +119,9 @@ def run_merge(
         price_slot=inputs.price.slot,
         if_slot=inputs.if_data.slot,
         base_key=inputs.base.key,
-        update_latest=not newer_snapshot_exists(store, slot),
+        baseline=restatement_rows(joined.merged, inputs.base.merged),
         details={
+            "keyframe": keyframe,
             "probed_rows": joined.probed_rows,
             "carried_rows": joined.carried_rows,
             "dropped_previous_rows": joined.dropped_previous_rows,

@@ -3,8 +3,14 @@
 One Parquet object holds both parts, told apart by a ``Kind`` column (one object = one atomic write):
 
 - ``Kind == "merged"``: the merged dataset of the run (``MERGED_COLUMNS``), carried into the next run;
-- ``Kind == "observation"``: the last observation per (tier, type, region, zone, desired count) of the
-  compared fields (``merge.compare_data.OBSERVATION_COLUMNS``; other columns empty).
+- ``Kind == "published"``: the last published point per (tier, type, region, zone), any desired count;
+- ``Kind == "observation"``: the last published point per (tier, type, region, zone, desired count)
+  (both: the compared fields, ``merge.compare_data.OBSERVATION_COLUMNS``; other columns empty).
+
+A state written before the ``published`` kind existed (its observations were the last *observed* values per
+count) is read with the published points taken from its merged rows (the values the old rule last
+compared against), and rows only observed from their first observation; logged once. The next keyframe
+(the first run of a UTC day) republishes every row, so any difference this leaves lasts a day at most.
 
 Every committed run writes it twice: an immutable per-slot snapshot ``latest_data/azure/states/YYYY/MM/DD/
 HH-MM.parquet`` and then, last of all outputs, ``LATEST_STATE_KEY`` (the commit point; same bytes). A run of
@@ -29,7 +35,7 @@ from pandas.api.types import union_categoricals
 
 from merge.compare_data import OBSERVATION_COLUMNS, OBSERVATION_DTYPES, empty_observations
 from merge.join import empty_merged, normalise_merged
-from merge.keys import text_categorical
+from merge.keys import contains, first_occurrence, key_codes, text_categorical
 from utils.constants import LATEST_STATE_KEY, MERGED_COLUMNS, ROW_KEY_COLUMNS
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.store import Store
@@ -43,6 +49,8 @@ SUMMARY_KEY = "latest_data/azure/last_merge_summary.json"
 SNAPSHOT_RETENTION = timedelta(hours=48)
 KIND_MERGED = "merged"
 KIND_OBSERVATION = "observation"
+KIND_PUBLISHED = "published"
+KINDS = (KIND_MERGED, KIND_OBSERVATION, KIND_PUBLISHED)
 STATE_COLUMNS = ["Kind", *MERGED_COLUMNS]
 CATEGORICAL_STATE_COLUMNS = ROW_KEY_COLUMNS
 _SNAPSHOT_RE = re.compile(re.escape(SNAPSHOT_PREFIX) + r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})-(\d{2})\.parquet$")
@@ -77,16 +85,15 @@ def state_bytes(merged: pd.DataFrame, observations: pd.DataFrame) -> bytes:
     read back as categoricals; observation rows leave RegionName, InstanceFamily and Time empty.
     """
     n_merged, n_observed = len(merged), len(observations)
-    kinds = np.concatenate([np.zeros(n_merged, dtype=np.int8), np.ones(n_observed, dtype=np.int8)])
-    columns: dict[str, object] = {
-        "Kind": pd.Categorical.from_codes(kinds, categories=pd.Index([KIND_MERGED, KIND_OBSERVATION], dtype="str"))
-    }
+    observed_kinds = np.where(observations["Latest"].to_numpy(dtype=bool), 2, 1).astype(np.int8)
+    kinds = np.concatenate([np.zeros(n_merged, dtype=np.int8), observed_kinds])
+    columns: dict[str, object] = {"Kind": pd.Categorical.from_codes(kinds, categories=pd.Index(KINDS, dtype="str"))}
     for column in MERGED_COLUMNS:
         values = merged[column].reset_index(drop=True)
         if column in CATEGORICAL_STATE_COLUMNS:
             parts = [text_categorical(values), text_categorical(observations[column])]
             columns[column] = union_categoricals(parts, sort_categories=True)
-        elif column in OBSERVATION_COLUMNS:
+        elif column in OBSERVATION_COLUMNS:  # every observed column but Latest (told by Kind)
             columns[column] = np.concatenate([values.to_numpy(), observations[column].to_numpy(dtype=values.dtype)])
         else:  # not observed: empty (NaN / NaT) on observation rows
             columns[column] = values.reindex(pd.RangeIndex(n_merged + n_observed))
@@ -98,7 +105,7 @@ def split_state(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFra
     missing = [c for c in STATE_COLUMNS if c not in frame.columns]
     if missing:
         raise CorruptObject(key, f"not a merge state: missing columns {missing}")
-    kinds = set(frame["Kind"].dropna().unique()) - {KIND_MERGED, KIND_OBSERVATION}
+    kinds = set(frame["Kind"].dropna().unique()) - set(KINDS)
     if kinds or frame["Kind"].isna().any():
         raise CorruptObject(key, f"not a merge state: unknown Kind values {sorted(map(str, kinds))}")
     is_merged = (frame["Kind"] == KIND_MERGED).to_numpy()
@@ -107,11 +114,34 @@ def split_state(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFra
         frame = frame.iloc[np.argsort(~is_merged, kind="stable")]
     try:
         merged = normalise_merged(frame.iloc[:n_merged][MERGED_COLUMNS])
-        observations = frame.iloc[n_merged:][list(OBSERVATION_COLUMNS)].reset_index(drop=True)
+        observed = frame.iloc[n_merged:]
+        observations = observed[[c for c in OBSERVATION_COLUMNS if c != "Latest"]].reset_index(drop=True)
+        observations["Latest"] = (observed["Kind"] == KIND_PUBLISHED).to_numpy(dtype=bool)
         observations = observations.astype(OBSERVATION_DTYPES)
     except (ValueError, TypeError) as exc:
         raise CorruptObject(key, f"not a merge state: {exc}") from exc
+    if len(observations) and not observations["Latest"].any():
+        log.warning("state %s has no published points (written before they were kept): taking its merged rows "
+                    "as the last published values", key)  # fmt: skip
+        observations = with_published_points(merged, observations)
     return merged, observations
+
+
+def with_published_points(merged: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
+    """``observations`` (count scope only) with a published point per row added: the merged row's compared
+    values where the row is merged, else the row's first observation (see the module docstring)."""
+    from_merged = merged[[c for c in OBSERVATION_COLUMNS if c != "Latest"]].assign(Latest=True)
+    merged_codes, observed_codes = key_codes([merged, observations], ROW_KEY_COLUMNS)
+    only_observed = ~contains(merged_codes, observed_codes) & first_occurrence(observed_codes)
+    from_observed = observations[only_observed].assign(Latest=True)
+    parts = [from_merged.astype(OBSERVATION_DTYPES), from_observed, observations]
+    columns = {
+        c: union_categoricals([text_categorical(p[c]) for p in parts], ignore_order=True)
+        if OBSERVATION_DTYPES[c] == "category" else np.concatenate([p[c].to_numpy(dtype=OBSERVATION_DTYPES[c])
+                                                                      for p in parts])
+        for c in OBSERVATION_COLUMNS
+    }  # fmt: skip
+    return pd.DataFrame(columns, copy=False)
 
 
 def read_state(store: Store, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -158,10 +188,6 @@ def load_base_state(store: Store, slot: datetime) -> BaseState:
         return BaseState(LATEST_STATE_KEY, None, merged, observations)
     log.warning("no state snapshot before %s (oldest is %s); starting from an empty state", slot, snapshots[0][0])
     return BaseState(None, None, empty_merged(), empty_observations())
-
-
-def newer_snapshot_exists(store: Store, slot: datetime) -> bool:
-    return any(s > slot for s, _ in list_snapshots(store))
 
 
 def snapshots_to_prune(snapshots: list[tuple[datetime, str]], slot: datetime, keep: str | None) -> list[str]:

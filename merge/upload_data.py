@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +52,7 @@ from utils.errors import CorruptObject, ObjectNotFound
 from utils.metrics import MetricsSink
 from utils.store import Store
 from utils.store_io import read_json, write_json
-from utils.timeseries import TimeseriesSink
+from utils.timeseries import TimeseriesSink, with_restatements
 from utils.timestamps import slot_iso
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class Publication:
     if_slot: datetime
     base_key: str | None
     update_latest: bool = True
+    baseline: pd.DataFrame | None = None  # merge.compare_data.restatement_rows: for sinks that cannot delete
     details: dict[str, Any] = field(default_factory=dict)  # extra deterministic counters for the summary
 
 
@@ -128,6 +129,8 @@ def publish(
                     "Region is the ARM code", unknown, len(public))  # fmt: skip
     state = state_bytes(publication.merged, publication.report.observations)
     records = timeseries_records(publication.report)
+    baseline = None if publication.baseline is None else timeseries_records(
+        replace(publication.report, changes=publication.baseline))  # what a rerun restates (Timestream)
     written = 0
     result: dict[str, Any] = {}
     selector: list[dict[str, str]] = []
@@ -153,7 +156,7 @@ def publish(
         elif step == "association":
             write_json(store, ASSOCIATION_KEY, association(selector), public=True)
         elif step == "timeseries":
-            written = timeseries_sink.write(records, slot)
+            written = timeseries_sink.write(with_restatements(timeseries_sink, store, slot, records, baseline), slot)
         elif step == "metrics":
             metrics_sink.put(metrics_message(publication.merged), slot)
         elif step == "summary":

@@ -34,9 +34,14 @@
 #
 # Flow: check the interpreter -> parse the slot (refused when more than one slot ahead of the clock) -> check
 # the settings -> check the sink prerequisites (bucket, Timestream database/table, log group access) -> take
-# the run lease (no overlapping runs) -> start the emulator when emulator mode has no URL -> run the SPS, IF
-# and price collectors in parallel (memory sampled; a fresh private handoff file) -> copy the checked SPS key
-# to SPS_KEY_FILE -> merge -> store monitoring -> print the summary, whose verdict is the exit code.
+# the run lease (no overlapping runs) -> refuse a late slot -> start the emulator when emulator mode has no
+# URL -> run the SPS, IF and price collectors in parallel (memory sampled; a fresh private handoff file) ->
+# copy the checked SPS key to SPS_KEY_FILE -> merge -> store monitoring -> print the summary, whose verdict is
+# the exit code.
+#
+# Slot order (merge/slot_order.py): a slot older than the last committed one is refused (exit 2, no alert);
+# a committed slot (its state snapshot is stored) is not collected again: the merge re-publishes it from
+# its stored raw data, which converges to the first attempt's outputs.
 #
 # Merge decision (SPEC section 8): the merge runs when the SPS collector succeeded. If the price or IF
 # collector failed, the merge still runs and falls back to the newest earlier raw dataset of that kind
@@ -82,6 +87,7 @@ declare -A RUNNING=()   # pid -> name of every child still to be waited on (coll
 declare -A STATUS=()    # component -> exit code, or "skipped"
 declare -A SETTING=()   # what scripts/settings_probe.py env printed
 LEASE_HOLDER=""
+SLOT_STATUS=""          # new | committed (merge/slot_order.py)
 EMULATOR_PID=""
 EMULATOR_URL=""
 SPAWNED_PID=""
@@ -309,6 +315,23 @@ spotlake::run::acquire_lease() {
   spotlake::log::info "took the run lease for ${SETTING[LEASE_TTL]}s as ${LEASE_HOLDER}"
 }
 
+# spotlake::run::check_slot_order
+# Set SLOT_STATUS; a late or replayed slot is bad input: exit 2 without an alert (nothing was collected).
+spotlake::run::check_slot_order() {
+  local rc=0
+  SLOT_STATUS="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/merge/slot_order.py" --timestamp "${SLOT}" 2>"${WORK_DIR}/slot_order.err")" || rc=$?
+  spotlake::log::prefix slot_order <"${WORK_DIR}/slot_order.err"
+  if ((rc == 2)); then
+    ALERT_ARMED=0
+    spotlake::log::error "run ${SLOT} refused: late and replayed slots are not collected (see above)"
+    exit 2
+  fi
+  if ((rc != 0)); then
+    spotlake::run::fail "the slot-order check failed (exit ${rc})"
+    exit 1
+  fi
+}
+
 # spotlake::run::release_lease
 # Give the run lease back (cleanup; after every child has stopped).
 spotlake::run::release_lease() {
@@ -469,21 +492,26 @@ spotlake::run::merge_allowed() {
   return 0
 }
 
-# spotlake::run::merge
+# spotlake::run::merge [--stored]
 # Check the SPS handoff key names this slot's raw object, then run the merge and record its status.
+# --stored: merge the slot's stored raw data (a committed slot, nothing collected), found by its timestamp.
 spotlake::run::merge() {
   local key started rc=0 pid sampler_pid
-  # The private handoff is checked (this slot, in this store) and copied to SPS_KEY_FILE for standalone use.
-  if ! key="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" sps-key --slot "${SLOT}" \
-    --handoff "${HANDOFF}" --publish "${SETTING[SPS_KEY_FILE]}" 2>"${WORK_DIR}/handoff.err")"; then
-    STATUS[merge]="skipped"
-    spotlake::log::prefix handoff <"${WORK_DIR}/handoff.err"
-    spotlake::run::fail "merge skipped: $(spotlake::run::last_message "${WORK_DIR}/handoff.err")"
-    return 0
+  local -a target=(--timestamp "${SLOT}")
+  if [[ "${1:-}" != --stored ]]; then
+    # The private handoff is checked (this slot, in this store) and copied to SPS_KEY_FILE for standalone use.
+    if ! key="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/settings_probe.py" sps-key --slot "${SLOT}" \
+      --handoff "${HANDOFF}" --publish "${SETTING[SPS_KEY_FILE]}" 2>"${WORK_DIR}/handoff.err")"; then
+      STATUS[merge]="skipped"
+      spotlake::log::prefix handoff <"${WORK_DIR}/handoff.err"
+      spotlake::run::fail "merge skipped: $(spotlake::run::last_message "${WORK_DIR}/handoff.err")"
+      return 0
+    fi
+    target=(--sps_key "${key}")
   fi
-  spotlake::log::info "merging ${key}"
+  spotlake::log::info "merging ${target[*]}"
   started="${EPOCHREALTIME}"
-  spotlake::run::spawn merge "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/merge/merge_data.py" --sps_key "${key}"
+  spotlake::run::spawn merge "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/merge/merge_data.py" "${target[@]}"
   pid="${SPAWNED_PID}"
   spotlake::run::start_sampler "merge=${pid}"
   sampler_pid="${SPAWNED_PID}"
@@ -535,7 +563,7 @@ spotlake::run::summary() {
 
 # spotlake::run::main [TIMESTAMP]
 spotlake::run::main() {
-  local run_started
+  local run_started name
   case "${1:-}" in
     -h | --help)
       spotlake::util::usage
@@ -565,7 +593,10 @@ spotlake::run::main() {
     "metrics ${SETTING[METRICS]}, emulator ${SETTING[EMULATOR_ENABLED]}"
   spotlake::run::preflight
   spotlake::run::acquire_lease
-  if [[ "${SETTING[EMULATOR_ENABLED]}" == 1 && -z "${SETTING[EMULATOR_URL]}" ]]; then
+  spotlake::run::check_slot_order
+  if [[ "${SLOT_STATUS}" == committed ]]; then
+    :  # nothing is collected: no emulator needed
+  elif [[ "${SETTING[EMULATOR_ENABLED]}" == 1 && -z "${SETTING[EMULATOR_URL]}" ]]; then
     spotlake::run::start_emulator
   elif [[ "${SETTING[EMULATOR_ENABLED]}" == 1 ]]; then
     EMULATOR_URL="${SETTING[EMULATOR_URL]}"
@@ -577,11 +608,19 @@ spotlake::run::main() {
   HANDOFF="${WORK_DIR}/sps_key.txt"
   export SPS_KEY_FILE="${HANDOFF}"
 
-  spotlake::run::collect
-  if spotlake::run::merge_allowed; then
-    spotlake::run::merge
+  if [[ "${SLOT_STATUS}" == committed ]]; then
+    spotlake::log::info "slot ${SLOT} is already committed: re-publishing it from its stored raw data, collecting nothing"
+    for name in "${COLLECTORS[@]}"; do
+      STATUS[${name}]="skipped"
+    done
+    spotlake::run::merge --stored
   else
-    STATUS[merge]="skipped"
+    spotlake::run::collect
+    if spotlake::run::merge_allowed; then
+      spotlake::run::merge
+    else
+      STATUS[merge]="skipped"
+    fi
   fi
   spotlake::run::record_phase total "${run_started}" "${EPOCHREALTIME}" "$((${#FAILURES[@]} > 0 ? 1 : 0))"
   spotlake::run::store_monitoring

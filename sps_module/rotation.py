@@ -9,7 +9,7 @@ metadata missing or corrupt                  1                            yes   
 first run of a UTC day (workload_date old)   1                            yes               -> 1
 slot already has a raw SPS object (rerun)    that object's count          no                unchanged*
 same slot again (last_timestamp == slot)     last_desired_count           no                unchanged
-late slot (older than last_timestamp)        DESIRED_COUNTS[index]        no                unchanged
+late slot (older than last_timestamp)        refused (UsageError, exit 2)
 any other slot of the day                    DESIRED_COUNTS[index]        no                -> index + 1 (wraps)
 ===========================================  ===========================  ================  =================
 
@@ -18,7 +18,10 @@ write the metadata): then the slot is recorded as a clean run would have recorde
 
 A rerun of an older slot after newer slots ran must probe the count it probed before (its raw object names
 it) and must not move the rotation back, or it would rewrite that slot's published history with another
-count (SPEC 8: a rerun gives the same outputs).
+count (SPEC 8: a rerun gives the same outputs). A late slot that was never probed is refused: it would
+probe the next slot's count (the index names the *next* slot) and spend that slot's quota; the
+orchestrator refuses it before collecting anything (``merge.slot_order``), this is the same rule for the
+SPS collector run alone.
 
 ``desired_count_index`` is the index of the count the *next* slot uses; after 50 it wraps to 1. The new
 metadata (``advance``) is written only after the slot's raw SPS object is stored, so a failed run leaves the
@@ -33,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from utils.constants import DESIRED_COUNTS
+from utils.errors import UsageError
 from utils.timestamps import slot_iso
 
 METADATA_KEYS = ("desired_count_index", "workload_date", "last_timestamp", "last_desired_count")
@@ -92,9 +96,8 @@ def decide(
         count = int(metadata["last_desired_count"])
         return RotationDecision(count, DESIRED_COUNTS.index(count), False, True, "same slot again")
     if slot_iso(slot) < metadata["last_timestamp"]:  # same ISO format: text order is time order
-        index = int(metadata["desired_count_index"])
-        return RotationDecision(DESIRED_COUNTS[index], index, False, True,
-                                "late slot, older than the last run: the rotation is not moved back")
+        raise UsageError(f"slot {slot_iso(slot)} is older than the last SPS run {metadata['last_timestamp']}: "
+                         "late slots are refused (it would probe the next slot's desired count)")  # fmt: skip
     if metadata["workload_date"] != slot_date(slot):
         return RotationDecision(DESIRED_COUNTS[0], 0, True, False, "first run of the UTC day")
     index = int(metadata["desired_count_index"])

@@ -14,12 +14,16 @@ row). ``RegionCode`` (the ARM code) is a column of the SQLite and Parquet sinks 
 dimension, so the series keys stay SpotLake's. SQLite and Parquet have no ``Time`` column: SQL column names
 are case-insensitive there and ``time`` (the slot) already holds the record time.
 
-Idempotency per slot (SPEC 8, a rerun of the same slot adds no duplicates):
-- SQLite: upsert on (InstanceTier, InstanceType, Region, AvailabilityZone, time).
-- Timestream: one point per (dimensions, time = slot); ``Version`` = the write's wall-clock epoch ms (never
-  below the slot's), so a rerun of the slot upserts the same points: identical values only bump the Version,
-  and values that differ (a rerun asks Azure again) replace the stale ones instead of being rejected.
-- Parquet: one file per slot (``timeseries/azure/YYYY/MM/DD/HH-MM.parquet``), replaced by each write.
+A write replaces the slot's records (SPEC 8; issue 14 item 5): a rerun of a slot that saw other Azure
+data leaves no record of the earlier attempt, and no duplicates.
+- SQLite: the slot's rows are deleted and the new ones inserted in one transaction.
+- Parquet: one file per slot (``timeseries/azure/YYYY/MM/DD/HH-MM.parquet``), replaced by each write
+  (removed by an empty one).
+- Timestream cannot delete. One point per (dimensions, time = slot); ``Version`` = the write's wall-clock
+  epoch ms (never below the slot's), so a later write of a point replaces it. Before writing, the series
+  keys of the write are added to the slot's ledger (``timeseries_written_key``); a rerun that does not
+  change a key an earlier attempt wrote writes that key again with the rerun's values
+  (``with_restatements``), so no point of the earlier attempt survives.
 
 Querying the Parquet dataset with DuckDB (store root ``./spotlake-data``)::
 
@@ -44,9 +48,10 @@ import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
 from utils.constants import timeseries_parquet_key
-from utils.errors import RunFailed
+from utils.errors import CorruptObject, ObjectNotFound, RunFailed
 from utils.store import Store
-from utils.store_io import write_parquet
+from utils.store_io import read_json, write_json, write_parquet
+from utils.timestamps import slot_date_path, slot_hhmm
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +76,19 @@ SQLITE_TABLE = "azure_timeseries"
 _RETRIABLE_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailable"}
 
 
+WRITTEN_PREFIX = "latest_data/azure/timeseries_written"
+WRITTEN_RETENTION_SECONDS = 48 * 3600  # as the state snapshots: a slot older than that is never rerun
+
+
 class TimeseriesSink(Protocol):
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
         """Write the change records of ``slot``; returns how many records are now stored for them."""
         ...
+
+
+def timeseries_written_key(slot: datetime) -> str:
+    """The ledger of series keys written for ``slot`` (a JSON list of [tier, type, region, zone])."""
+    return f"{WRITTEN_PREFIX}/{slot_date_path(slot)}/{slot_hhmm(slot)}.json"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -171,6 +185,63 @@ def build_timestream_records(records: pd.DataFrame, slot: datetime, version: int
     return out
 
 
+def series_keys(records: pd.DataFrame) -> set[tuple[str, ...]]:
+    """The distinct series keys (dimension values as written) of ``records``."""
+    frame = normalise_records(records)[DIMENSION_COLUMNS].drop_duplicates()
+    return set(zip(*(frame[c].tolist() for c in DIMENSION_COLUMNS), strict=True))
+
+
+def restatements(earlier: set[tuple[str, ...]], records: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``baseline`` whose series key an earlier attempt wrote and ``records`` does not (pure)."""
+    stale = earlier - series_keys(records)
+    if not stale or baseline.empty:
+        return baseline.iloc[:0]
+    dims = normalise_records(baseline)[DIMENSION_COLUMNS]
+    wanted = pd.MultiIndex.from_tuples(sorted(stale), names=DIMENSION_COLUMNS)
+    hit = pd.MultiIndex.from_frame(dims).isin(wanted)
+    return baseline.loc[hit]
+
+
+def with_restatements(
+    sink: TimeseriesSink, store: Store, slot: datetime, records: pd.DataFrame, baseline: pd.DataFrame | None
+) -> pd.DataFrame:
+    """``records`` for ``sink``; for a sink that cannot delete (``replaces_slot`` False: Timestream), plus
+    the restatement of every key an earlier attempt of the slot wrote and these records do not, taken from
+    ``baseline`` (the rerun's values for every row). The slot's ledger is updated first, so an attempt that
+    dies mid-write is restated by the next one. Ledgers older than the retention are removed."""
+    if getattr(sink, "replaces_slot", True):
+        return records
+    key = timeseries_written_key(slot)
+    try:
+        earlier = {tuple(str(v) for v in item) for item in read_json(store, key)}
+    except ObjectNotFound:
+        earlier = set()
+    except (CorruptObject, TypeError) as exc:
+        # Without the ledger the earlier attempt's keys are unknown: restate every row this run knows.
+        log.warning("time-series ledger %s unreadable (%s): restating every row", key, exc)
+        earlier = series_keys(baseline) if baseline is not None else set()
+    written = earlier | series_keys(records)
+    write_json(store, key, sorted(list(k) for k in written))
+    _prune_ledgers(store, slot)
+    if baseline is None:
+        return records
+    extra = restatements(earlier, records, baseline)
+    missing = len(earlier - series_keys(records) - series_keys(extra))
+    if len(extra):
+        log.info("time series: restating %d series an earlier attempt of this slot wrote", len(extra))
+    if missing:
+        log.warning("time series: %d series an earlier attempt of this slot wrote are unknown to this run and "
+                    "keep that attempt's point (Timestream cannot delete)", missing)  # fmt: skip
+    return pd.concat([records, extra[records.columns]], ignore_index=True) if len(extra) else records
+
+
+def _prune_ledgers(store: Store, slot: datetime) -> None:
+    cutoff = timeseries_written_key(datetime.fromtimestamp(_utc(slot).timestamp() - WRITTEN_RETENTION_SECONDS, UTC))
+    for key in store.list_keys(f"{WRITTEN_PREFIX}/"):
+        if key < cutoff:  # same fixed-width layout: text order is time order
+            store.delete(key)
+
+
 def chunked(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -265,10 +336,13 @@ class SqliteSink:
         _upgrade_schema(connection)
         return connection
 
+    replaces_slot = True
+
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
+        """Replace the slot's rows with ``records`` (one transaction)."""
         frame = normalise_records(records)
-        if frame.empty:
-            return 0
+        if frame.empty and not self.path.exists():
+            return 0  # nothing stored, nothing to replace
         frame["time"] = sqlite_time_text(slot)
         rows = list(zip(*(frame[c].tolist() for c in _SQLITE_COLUMNS), strict=True))
         try:
@@ -278,6 +352,7 @@ class SqliteSink:
         try:
             connection.execute("BEGIN IMMEDIATE")
             _rename_pre_cutover_rows(connection, frame)
+            connection.execute(f"DELETE FROM {SQLITE_TABLE} WHERE time = ?", (sqlite_time_text(slot),))
             connection.executemany(_SQLITE_UPSERT, rows)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -303,6 +378,8 @@ class TimestreamSink:
     later write of the same point (a rerun of the slot) always supersedes an earlier one (Timestream upsert
     rules, reference/aws.md section 1).
     """
+
+    replaces_slot = False  # Timestream cannot delete: reruns restate (see with_restatements)
 
     def __init__(
         self,
@@ -398,6 +475,8 @@ class ParquetSink:
     cutover have Region = ARM code and no RegionCode (DuckDB reads both with ``union_by_name = true``).
     """
 
+    replaces_slot = True
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
@@ -417,6 +496,8 @@ class ParquetSink:
 
 class NoneSink:
     """Discards records (``SPOTLAKE_TIMESERIES=none``); reports them as written."""
+
+    replaces_slot = True
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
         return len(records)

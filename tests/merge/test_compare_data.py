@@ -1,4 +1,8 @@
-"""Change detection (SPEC 7): compare(previous_observations, current) -> ChangeReport."""
+"""Change detection (SPEC 7): compare(previous_observations, current) -> ChangeReport.
+
+Prices, Savings, IF, T2 and T3 are compared with the row's last *published* point (any desired count), Score
+with the last Score published at the same count; the invariant checked with hypothesis: replaying the
+published points reconstructs every slot's values."""
 
 from __future__ import annotations
 
@@ -7,13 +11,32 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from merge.compare_data import COMPARED_COLUMNS, OBSERVATION_COLUMNS, compare, empty_observations
+from merge.compare_data import (
+    COMPARED_COLUMNS,
+    ROW_FIELDS,
+    compare,
+    empty_observations,
+    restatement_rows,
+)
+from merge.state import split_state, state_bytes
 from tests.merge.builders import SLOT, merged_frame
+from utils.constants import DESIRED_COUNTS, ROW_KEY_COLUMNS
 
 
-def observations_of(merged):
-    return merged[list(OBSERVATION_COLUMNS)].copy()
+def published(merged: pd.DataFrame) -> pd.DataFrame:
+    """The observations after ``merged`` was published in full (every row is new)."""
+    return compare(empty_observations(), merged).observations
+
+
+def run(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The observations after comparing and publishing each frame in turn."""
+    observations = empty_observations()
+    for frame in frames:
+        observations = compare(observations, frame).observations
+    return observations
 
 
 ROWS = [
@@ -24,30 +47,49 @@ ROWS = [
 ]
 
 
-def test_every_row_is_new_on_the_first_run() -> None:
-    current = merged_frame(ROWS)
-    report = compare(empty_observations(), current)
+def test_every_row_is_new_on_the_first_run_and_gets_both_scopes() -> None:
+    report = compare(empty_observations(), merged_frame(ROWS))
     assert report.changed_rows == report.new_rows == 4
-    assert len(report.observations) == 4
+    assert report.observations["Latest"].tolist().count(True) == 4  # one last published point per row
+    assert report.observations["Latest"].tolist().count(False) == 4  # one per (row, count)
 
 
 def test_time_only_differences_produce_no_change() -> None:
-    previous = merged_frame(ROWS)
     current = merged_frame([{**row, "Time": SLOT + timedelta(hours=5)} for row in ROWS])
-    report = compare(observations_of(previous), current)
+    report = compare(published(merged_frame(ROWS)), current)
     assert report.changed_rows == 0
     assert report.unchanged_rows == 4
 
 
 def test_rotation_of_the_desired_count_alone_produces_no_change() -> None:
-    # Observations exist for counts 1 and 5; this run probes count 5 and sees what count 5 saw last time,
-    # although the previous run (count 1) had other scores and thresholds.
-    at_1 = merged_frame([{**row, "DesiredCount": 1, "Score": 1.0, "T2": 0, "T3": 0} for row in ROWS])
-    at_5 = merged_frame([{**row, "DesiredCount": 5, "Score": 3.0, "T2": 5, "T3": 5} for row in ROWS])
-    previous = pd.concat([observations_of(at_1), observations_of(at_5)], ignore_index=True)
-    report = compare(previous, at_5.assign(Time=SLOT + timedelta(minutes=10)))
+    at_1 = merged_frame([{**row, "DesiredCount": 1, "Score": 1.0} for row in ROWS])
+    at_5 = merged_frame([{**row, "DesiredCount": 5, "Score": 3.0} for row in ROWS])
+    # Published at count 1, then at count 5 (a new count: its Score was never published), then count 1 again.
+    assert compare(published(at_1), at_5).changed_rows == 4
+    report = compare(run([at_1, at_5]), at_1.assign(Time=SLOT + timedelta(minutes=20)))
     assert report.changed_rows == 0
-    assert len(report.observations) == 8
+    assert report.field_changes["Score"] == 0
+
+
+def test_a_revert_at_another_count_is_written() -> None:
+    # Issue 14.4: the spot price doubles at a count-5 slot and returns at a count-10 slot.
+    normal = merged_frame([{"DesiredCount": 10, "SpotPrice": 0.02}])
+    doubled = merged_frame([{"DesiredCount": 5, "SpotPrice": 0.04}])
+    back = merged_frame([{"DesiredCount": 10, "SpotPrice": 0.02}])
+    report = compare(run([normal, doubled]), back)
+    assert report.changed_rows == 1
+    assert report.field_changes["SpotPrice"] == 1
+    assert report.field_changes["Score"] == 0  # the count-10 Score is what count 10 published
+    assert report.changes["SpotPrice"].tolist() == [0.02]
+
+
+def test_score_is_compared_with_the_last_score_published_at_the_same_count() -> None:
+    at_1 = merged_frame([{"DesiredCount": 1, "Score": 3.0}])
+    at_5 = merged_frame([{"DesiredCount": 5, "Score": 1.0}])
+    observations = run([at_1, at_5])
+    assert compare(observations, merged_frame([{"DesiredCount": 1, "Score": 3.0}])).changed_rows == 0
+    assert compare(observations, merged_frame([{"DesiredCount": 1, "Score": 1.0}])).field_changes["Score"] == 1
+    assert compare(observations, merged_frame([{"DesiredCount": 10, "Score": 3.0}])).field_changes["Score"] == 1
 
 
 TRANSITIONS = [(3.0, 2.0), (np.nan, 2.0), (2.0, np.nan)]
@@ -62,7 +104,7 @@ ONE_FIELD_CASES = [
 def test_a_one_field_change_produces_exactly_that_row(column: str, before: float, after: float) -> None:
     previous = merged_frame([{**row, column: before} if i == 1 else row for i, row in enumerate(ROWS)])
     current = merged_frame([{**row, column: after} if i == 1 else row for i, row in enumerate(ROWS)])
-    report = compare(observations_of(previous), current)
+    report = compare(published(previous), current)
     assert report.changed_rows == 1
     changed = report.changes.iloc[0]
     assert (changed["InstanceTier"], changed["InstanceType"]) == ("Standard", "A1")
@@ -73,34 +115,136 @@ def test_a_one_field_change_produces_exactly_that_row(column: str, before: float
 
 def test_missing_equals_missing() -> None:
     rows = [{"OndemandPrice": np.nan, "SpotPrice": np.nan, "Savings": np.nan, "IF": np.nan, "Score": np.nan}]
-    assert compare(observations_of(merged_frame(rows)), merged_frame(rows)).changed_rows == 0
+    assert compare(published(merged_frame(rows)), merged_frame(rows)).changed_rows == 0
 
 
 def test_basic_and_standard_a1_in_the_same_region_and_zone_stay_distinct() -> None:
-    previous = merged_frame(ROWS[:2])
     current = merged_frame([{**ROWS[0], "SpotPrice": 0.02}, ROWS[1]])
-    report = compare(observations_of(previous), current)
+    report = compare(published(merged_frame(ROWS[:2])), current)
     assert report.changes[["InstanceTier", "InstanceType", "SpotPrice"]].values.tolist() == [["Basic", "A1", 0.02]]
-    observed = report.observations.set_index("InstanceTier")["SpotPrice"]
-    assert observed.to_dict() == {"Basic": 0.02, "Standard": 0.012}
+    latest = report.published_points().set_index("InstanceTier")["SpotPrice"]
+    assert latest.to_dict() == {"Basic": 0.02, "Standard": 0.012}
 
 
 def test_keys_match_case_insensitively() -> None:
     previous = merged_frame([{"InstanceType": "nc24ads_a100_v4", "Region": "EastUS"}])
     current = merged_frame([{"InstanceType": "NC24ads_A100_v4", "Region": "eastus"}])
-    report = compare(observations_of(previous), current)
+    report = compare(published(previous), current)
     assert report.changed_rows == 0
-    assert len(report.observations) == 1
+    assert len(report.observations) == 2
 
 
-def test_next_observations_update_matched_keys_and_append_new_ones() -> None:
-    previous = observations_of(merged_frame(ROWS[:2]))
+def test_next_observations_update_published_rows_and_append_new_keys() -> None:
     current = merged_frame([{**ROWS[0], "SpotPrice": 0.5}, {**ROWS[1], "DesiredCount": 10}])
-    report = compare(previous, current)
-    assert report.new_rows == 1 and report.changed_rows == 2
-    obs = report.observations
-    assert len(obs) == 3
-    assert obs.loc[obs["InstanceTier"] == "Basic", "SpotPrice"].tolist() == [0.5]
-    assert sorted(obs.loc[obs["InstanceTier"] == "Standard", "DesiredCount"].tolist()) == [1, 10]
+    report = compare(published(merged_frame(ROWS[:2])), current)
+    # Basic: price changed; Standard: nothing published at count 10 yet (its Score there is news).
+    assert report.new_rows == 0 and report.changed_rows == 2
+    latest = report.published_points()
+    assert latest.loc[latest["InstanceTier"] == "Basic", "SpotPrice"].tolist() == [0.5]
+    assert latest.loc[latest["InstanceTier"] == "Standard", "DesiredCount"].tolist() == [10]
+    counts = report.observations[~report.observations["Latest"]]
+    assert sorted(counts.loc[counts["InstanceTier"] == "Standard", "DesiredCount"].tolist()) == [1, 10]
     # Feeding the report's observations back makes the same current dataset unchanged.
-    assert compare(obs, current).changed_rows == 0
+    assert compare(report.observations, current).changed_rows == 0
+
+
+def test_unchanged_rows_do_not_move_the_published_point() -> None:
+    first = merged_frame([{"DesiredCount": 1, "Score": 3.0}])
+    later = merged_frame([{"DesiredCount": 1, "Score": 3.0, "Time": SLOT + timedelta(minutes=10)}])
+    report = compare(published(first), later)
+    assert report.changed_rows == 0
+    pd.testing.assert_frame_equal(report.observations, published(first))
+
+
+def test_a_keyframe_publishes_every_row_and_counts_only_real_changes() -> None:
+    current = merged_frame([{**row, "SpotPrice": 0.5} if i == 0 else row for i, row in enumerate(ROWS)])
+    report = compare(published(merged_frame(ROWS)), current, keyframe=True)
+    assert report.keyframe and report.changed_rows == 4 and report.new_rows == 0
+    assert report.field_changes["SpotPrice"] == 1 and sum(report.field_changes.values()) == 1
+    assert compare(report.observations, current).changed_rows == 0
+
+
+def test_a_state_without_published_points_takes_its_merged_rows_as_published() -> None:
+    # A state written before the published scope: observations at counts 1 and 5, merged at count 5.
+    at_1 = merged_frame([{**row, "DesiredCount": 1, "SpotPrice": 0.9} for row in ROWS])
+    at_5 = merged_frame([{**row, "DesiredCount": 5} for row in ROWS])
+    old = pd.concat([published(at_1), published(at_5)], ignore_index=True)
+    old = old[~old["Latest"]].reset_index(drop=True)
+    _, observations = split_state(pd.read_parquet(_bytes_io(state_bytes(at_5, old))), "old")
+    assert observations["Latest"].sum() == 4
+    # The merged rows (count 5) are the published values: the count-5 dataset again is no change.
+    assert compare(observations, at_5).changed_rows == 0
+
+
+def _bytes_io(data: bytes):
+    import io
+
+    return io.BytesIO(data)
+
+
+def test_state_round_trip_keeps_both_scopes() -> None:
+    merged = merged_frame(ROWS)
+    observations = run([merged, merged_frame([{**r, "DesiredCount": 5} for r in ROWS])])
+    _, back = split_state(pd.read_parquet(_bytes_io(state_bytes(merged, observations))), "state")
+    assert back["Latest"].tolist() == observations["Latest"].tolist()
+    assert compare(back, merged).changed_rows == compare(observations, merged).changed_rows
+
+
+def test_restatement_rows_are_the_current_rows_and_the_previous_rows_gone_now() -> None:
+    previous = merged_frame(ROWS)
+    current = merged_frame([ROWS[0], {**ROWS[1], "SpotPrice": 0.5}])
+    rows = restatement_rows(current, previous)
+    assert len(rows) == 4
+    assert rows.iloc[1]["SpotPrice"] == 0.5  # the current values win
+    assert sorted(rows["InstanceType"].tolist()) == sorted(r.get("InstanceType", "D2s_v3") for r in ROWS)
+
+
+# --- invariants -------------------------------------------------------------------------------------------
+KEYS = [
+    {"InstanceTier": "Standard", "InstanceType": "D2s_v3", "Region": "eastus", "AvailabilityZone": "1"},
+    {"InstanceTier": "Standard", "InstanceType": "D2s_v3", "Region": "eastus", "AvailabilityZone": "2"},
+    {"InstanceTier": "Basic", "InstanceType": "A1", "Region": "westus", "AvailabilityZone": "Single"},
+]
+PRICES = st.sampled_from([0.01, 0.02, np.nan])
+ROW = st.fixed_dictionaries({
+    "OndemandPrice": st.sampled_from([0.1, np.nan]), "SpotPrice": PRICES, "Savings": st.sampled_from([80.0, 90.0]),
+    "IF": st.sampled_from([1.0, 3.0, np.nan]), "Score": st.sampled_from([1.0, 3.0, np.nan]),
+    "T2": st.sampled_from([0, 5]), "T3": st.sampled_from([0, 5]),
+})  # fmt: skip
+SLOT_DATA = st.tuples(
+    st.sampled_from(DESIRED_COUNTS[:4]), st.lists(st.one_of(st.none(), ROW), min_size=len(KEYS), max_size=len(KEYS)),
+    st.booleans(),
+)
+
+
+def _frame(count: int, rows: list, index: int) -> pd.DataFrame:
+    present = [{**KEYS[i], **row, "DesiredCount": count, "Time": SLOT + timedelta(minutes=10 * index)}
+               for i, row in enumerate(rows) if row is not None]  # fmt: skip
+    return merged_frame(present) if present else merged_frame([{}]).iloc[:0]
+
+
+def _same(a: object, b: object) -> bool:
+    return (a == b) or (pd.isna(a) and pd.isna(b))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(SLOT_DATA, min_size=1, max_size=6))
+def test_replaying_the_published_points_reconstructs_every_slot(slots: list) -> None:
+    observations = empty_observations()
+    points: list[dict] = []  # everything published, in slot order
+    for index, (count, rows, keyframe) in enumerate(slots):
+        current = _frame(count, rows, index)
+        report = compare(observations, current, keyframe=keyframe)
+        # Time alone is never a change; the report does not depend on the rows' Time.
+        shifted = compare(observations, current.assign(Time=SLOT + timedelta(days=3)), keyframe=keyframe)
+        assert shifted.changed_rows == report.changed_rows
+        points += [{**p, "slot": index} for p in report.changes.to_dict(orient="records")]
+        observations = report.observations
+        assert compare(observations, current).changed_rows == 0  # published: the same data again is no news
+        for row in current.to_dict(orient="records"):
+            key = tuple(row[c] for c in ROW_KEY_COLUMNS)
+            mine = [p for p in points if tuple(p[c] for c in ROW_KEY_COLUMNS) == key]
+            last = mine[-1]
+            assert all(_same(last[f], row[f]) for f in ROW_FIELDS), (row, last)
+            at_count = [p for p in mine if p["DesiredCount"] == row["DesiredCount"]][-1]
+            assert _same(at_count["Score"], row["Score"])

@@ -107,9 +107,13 @@ def test_the_steady_state_writes_only_real_changes(env) -> None:
     assert moved["changes"] == 3 and moved["field_changes"]["SpotPrice"] == 3  # the pair's three zones
     assert moved["field_changes"]["Savings"] == 3
     again = merge_slot(settings, store, world.write(store, 24))
-    assert again["changes"] == 3  # count 10 last saw the old price: one observation per count
-    latest = sqlite_rows(settings, SPOT_HISTORY_SQL)[-3:]
-    assert [(r[0], r[3]) for r in latest] == [("2025-12-13 17:00:00", 0.02)] * 3
+    assert again["changes"] == 0  # the new price was published at slot 23 (count 5), whatever the count now
+    world.spot_override.clear()
+    back = merge_slot(settings, store, world.write(store, 25))
+    assert back["changes"] == 3 and back["field_changes"]["SpotPrice"] == 3  # the revert is written (issue 14.4)
+    history = sqlite_rows(settings, SPOT_HISTORY_SQL)
+    assert [(r[0], r[3]) for r in history[-6:]] == [("2025-12-13 16:50:00", 0.02)] * 3 + [
+        ("2025-12-13 17:10:00", 0.0192)] * 3  # fmt: skip
 
 
 def test_rows_not_probed_are_carried_and_unpriced_unprobed_rows_leave(env) -> None:
@@ -139,12 +143,13 @@ def test_rerunning_a_committed_slot_rewrites_identical_objects_and_no_duplicate_
     assert sqlite_rows(settings) == records
 
 
-def test_rerunning_an_older_slot_leaves_the_latest_objects_to_the_newest_slot(env) -> None:
+def test_rerunning_an_older_slot_is_refused_and_changes_nothing(env) -> None:
     settings, store, world = env
     for index in range(3):
         merge_slot(settings, store, world.write(store, index))
     objects = store_snapshot(store)
-    merge_slot(settings, store, sps_key(slot_at(1), world.count(1)))
+    with pytest.raises(UsageError, match="older than the last committed slot"):
+        merge_slot(settings, store, sps_key(slot_at(1), world.count(1)))
     assert store_snapshot(store) == objects
 
 

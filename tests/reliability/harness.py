@@ -182,11 +182,12 @@ class World:
 
     # --- runs -------------------------------------------------------------------------------------------
     def run(self, slot: datetime, azure_faults: str = "", aws_rules: Sequence[FaultRule] = (),
-            timeout: float = 300) -> RunResult:  # fmt: skip
-        """One ``run_collection.sh`` of ``slot`` with these faults (emulator reset, clock fixed at the slot)."""
+            timeout: float = 300, now: datetime | None = None) -> RunResult:  # fmt: skip
+        """One ``run_collection.sh`` of ``slot`` with these faults (emulator reset, clock fixed at the slot, or
+        at ``now``: a replay of the slot later)."""
         self.emulator.reset()
         self.emulator.set_faults(azure_faults or None)
-        self.emulator.set_now(slot)
+        self.emulator.set_now(now or slot)
         self.proxy.set_rules(aws_rules)
         self.hook.bodies.clear()
         started = time.monotonic()

@@ -14,6 +14,8 @@ then the outcome must be one of
   is as after S0 but ``latest_azure.json``, written just before the commit, already holds S1;
 - ``failed-after-commit``: exit 1, one alert, every data output equal to the clean S1 run: only the run's
   monitoring objects are missing (SPEC 2 stores them after the merge, so they cannot precede the commit);
+- ``refused`` (slot-order cells, issue 14 item 6): a late or replayed slot exits 2 without an alert and
+  changes no output; the last committed slot replayed re-publishes the same bytes (``refused/re-published``);
 - ``partial``: exit 0, the SPS quota was refused (SPEC 8: keep what was collected, record the calls not
   made; rows not probed keep their T2/T3), recorded as ``partial`` in ``last_run.json``;
 
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from merge.state import snapshot_key
 from tests.reliability.aws_fault_proxy import FaultRule
@@ -183,8 +187,16 @@ def storage_cells() -> list[Cell]:
     return cells
 
 
+# Slot order (issue 14 item 6), run as scenarios rather than one faulted S1 (see run_slot_order_cell).
+SLOT_ORDER = "slot order"
+
+
+def slot_order_cells() -> list[Cell]:
+    return [Cell(SLOT_ORDER, "late slot", "persistent"), Cell(SLOT_ORDER, "replayed slot", "persistent")]
+
+
 def all_cells() -> list[Cell]:
-    return api_cells() + storage_cells()
+    return api_cells() + storage_cells() + slot_order_cells()
 
 
 # --- running and judging -------------------------------------------------------------------------------
@@ -274,8 +286,68 @@ def judge(cell: Cell, run: RunResult, after: Snapshot, refs: References, summary
     return CellResult(cell, "exit 1, state changed", [*problems, *diffs[:6]], run, detail=detail)
 
 
+def _refused(run: RunResult, before: Snapshot, after: Snapshot, what: str) -> list[str]:
+    """Problems of a run that must be refused: exit 2, no alert, the message, every output unchanged."""
+    problems = []
+    if run.returncode != 2 or run.alerts:
+        problems.append(f"{what}: exit {run.returncode} with {len(run.alerts)} alert(s), expected exit 2 and none")
+    if "late and replayed slots are refused" not in run.stderr:
+        problems.append(f"{what}: no refusal message in the log")
+    problems += [f"{what} changed outputs: {d}" for d in comparable(after).diff(comparable(before))[:6]]
+    return problems
+
+
+def run_slot_order_cell(world: World, refs: References, cell: Cell) -> CellResult:
+    """``late slot``: after S0, slot S0+20 runs, then S1 (late) must be refused and change nothing, and
+    S0+30 must equal the clean S0, S0+20, S0+30 sequence (compared with S0+20, not with an older base).
+    ``replayed slot``: after S0 and S1, S0 replayed a day later must be refused and change nothing; S1 (the
+    last committed slot) replayed a day later exits 0 and re-publishes the same bytes and points."""
+    started = time.monotonic()
+    day = timedelta(days=1)
+    problems: list[str] = []
+    world.restore(refs.after_s0, refs.raw_records_s0)
+    if cell.kind == "late slot":
+        s2, s3 = S1 + timedelta(minutes=10), S1 + timedelta(minutes=20)
+        clean = [world.run(s2), world.run(s3)]
+        reference = world.snapshot()
+        world.restore(refs.after_s0, refs.raw_records_s0)
+        first = world.run(s2)
+        before = world.snapshot()
+        late = world.run(S1)
+        problems += _refused(late, before, world.snapshot(), "the late slot")
+        after = world.run(s3)
+        runs = [*clean, first, after]
+        problems += [f"S0+30 after the refused late slot: {d}"
+                     for d in comparable(world.snapshot()).diff(comparable(reference))[:6]]  # fmt: skip
+        detail = "late slot exit 2, nothing written; the next slot equals a clean run without it"
+    else:
+        runs = [world.run(S1)]
+        before = world.snapshot()
+        replay_old = world.run(S0, now=S0 + day)
+        problems += _refused(replay_old, before, world.snapshot(), "the replayed older slot")
+        replay_last = world.run(S1, now=S1 + day)
+        runs += [replay_old, replay_last]
+        if replay_last.returncode != 0 or replay_last.alerts:
+            problems.append(f"the replayed last slot exited {replay_last.returncode} with {len(replay_last.alerts)} "
+                            "alert(s), expected 0 and none")  # fmt: skip
+        if "re-publishing it from its stored raw data" not in replay_last.stderr:
+            problems.append("the replayed last slot was collected again")
+        problems += [f"the replayed last slot changed outputs: {d}"
+                     for d in comparable(world.snapshot()).diff(comparable(before))[:6]]  # fmt: skip
+        detail = "older slot exit 2, nothing written; the last slot re-published from its raw data, same bytes"
+    if any(r.returncode == 0 and r.alerts for r in runs):
+        problems.append("a successful run sent an alert")
+    leaked = [name for name, secret in SECRETS.items() if any(secret in r.stderr for r in runs)]
+    if leaked:
+        problems.append(f"a secret in the log: {', '.join(leaked)}")
+    outcome = "refused" if cell.kind == "late slot" else "refused/re-published"
+    return CellResult(cell, outcome, problems, runs[-1], time.monotonic() - started, detail)
+
+
 def run_cell(world: World, refs: References, cell: Cell) -> CellResult:
     """Restore the S0 state, run S1 with the cell's fault, judge it, then check convergence."""
+    if cell.target == SLOT_ORDER:
+        return run_slot_order_cell(world, refs, cell)
     world.restore(refs.after_s0, refs.raw_records_s0)
     faulted = world.run(S1, cell.azure, [rule.rule() for rule in cell.aws])
     result = judge(cell, faulted, world.snapshot(), refs, world.summary())

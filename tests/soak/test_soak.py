@@ -95,3 +95,34 @@ def test_twelve_slots_with_low_rate_faults_pass_every_soak_check(tmp_path: Path)
     assert summary["desired_counts_seen"] == [1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
     assert summary["t2t3"]["slots_compared"] == 12 and summary["t2t3"]["rows_compared"] > 0
     assert summary["changes"] == summary["timeseries_rows_in_sqlite"] > 0
+
+
+def _archive_row(slot: str, count: int, spot: float, score: float) -> dict:
+    return {**KEY, "slot": slot, "DesiredCount": count, "OndemandPrice": 0.1, "SpotPrice": spot, "Savings": 80.0,
+            "IF": 3.0, "T2": 5, "T3": 0, "Score": score}  # fmt: skip
+
+
+def test_the_reconstruction_check_finds_a_revert_the_time_series_missed() -> None:
+    from bench.soak import reconstruction_mismatches
+
+    slots = ["2026-03-04T00:00:00Z", "2026-03-04T00:10:00Z", "2026-03-04T00:20:00Z"]
+    archives = pd.DataFrame([_archive_row(slots[0], 1, 0.02, 3.0), _archive_row(slots[1], 5, 0.04, 3.0),
+                             _archive_row(slots[2], 1, 0.02, 3.0)])  # fmt: skip
+    complete = archives.copy()
+    assert reconstruction_mismatches(archives, complete)["mismatches"] == 0
+    without_revert = complete.iloc[:2]  # the old per-count rule: the revert at count 1 was never written
+    found = reconstruction_mismatches(archives, without_revert)
+    assert found["mismatches"] == 1 and found["field_mismatches"] == 1
+    assert reconstruction_mismatches(archives, complete.iloc[1:])["no_record"] == 1
+
+
+def test_the_price_drift_changes_and_reverts_some_pairs() -> None:
+    from bench.soak import drift_prices
+
+    prices = pd.DataFrame({"InstanceType": [f"D{i}s_v3" for i in range(40)], "Region": "eastus",
+                           "OndemandPrice": 0.1, "SpotPrice": 0.02, "Savings": 80.0})  # fmt: skip
+    spots = np.array([drift_prices(prices, index)["SpotPrice"].to_numpy() for index in range(12)])
+    moved = (spots != 0.02).any(axis=0)
+    assert 0 < moved.sum() < len(prices)
+    assert ((spots[:, moved] == 0.02).any(axis=0)).all()  # every drifted pair is back at its price some slot
+    assert drift_prices(prices, 3).equals(drift_prices(prices, 3))

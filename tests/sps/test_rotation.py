@@ -8,6 +8,7 @@ import pytest
 
 from sps_module.rotation import advance, decide, valid_metadata
 from utils.constants import DESIRED_COUNTS
+from utils.errors import UsageError
 
 SLOT = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
 
@@ -80,11 +81,10 @@ def test_a_slot_that_already_has_a_raw_object_reruns_with_that_count_and_leaves_
     assert advance(later, decision, SLOT) == later
 
 
-def test_a_late_slot_without_a_raw_object_does_not_move_the_rotation_back():
+def test_a_late_slot_without_a_raw_object_is_refused_instead_of_probing_the_next_slots_count():
     later = meta(4, last="2026-03-04T13:00:00Z", count=15)
-    decision = decide(later, SLOT)
-    assert decision.rerun and not decision.rebuild_workload
-    assert advance(later, decision, SLOT) == later
+    with pytest.raises(UsageError, match="late slots are refused"):
+        decide(later, SLOT)
 
 
 def test_a_rerun_after_a_failed_metadata_write_records_the_slot_as_a_clean_run_would():
