@@ -21,6 +21,7 @@ from pandas.api.types import union_categoricals
 
 from merge.keys import first_occurrence, key_codes, positions, text_categorical
 from utils.constants import MERGED_COLUMNS, ROW_KEY_COLUMNS
+from utils.vm_specs import spec_columns_in
 
 COMPARED_COLUMNS = ("OndemandPrice", "SpotPrice", "Savings", "IF", "Score", "T2", "T3")
 OBSERVATION_KEY = (*ROW_KEY_COLUMNS, "DesiredCount")
@@ -114,7 +115,7 @@ def compare(previous_observations: pd.DataFrame, current: pd.DataFrame) -> Chang
     observations = pd.DataFrame({column: columns[column] for column in OBSERVATION_COLUMNS}, copy=False)
 
     return ChangeReport(
-        changes=current.loc[changed, MERGED_COLUMNS].reset_index(drop=True),
+        changes=current.loc[changed, [*MERGED_COLUMNS, *spec_columns_in(current)]].reset_index(drop=True),
         total_rows=len(current),
         new_rows=int((~matched).sum()),
         field_changes=field_changes,

@@ -39,6 +39,7 @@ from utils.store import Store
 from utils.store_io import frame_to_csv_gz_bytes, read_json, write_json
 from utils.timeseries import TimeseriesSink
 from utils.timestamps import slot_iso
+from utils.vm_specs import with_public_specs, with_specs_of
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ def publish(
     slot = publication.slot
     public = public_frame(publication.merged)
     state = state_bytes(publication.merged, publication.report.observations)
-    records = timeseries_records(publication.report)
+    # The VM specs go to the SQLite / Parquet sinks as extra columns (never Timestream measures).
+    records = with_specs_of(timeseries_records(publication.report), publication.report.changes)
     written = 0
     result: dict[str, Any] = {}
     for step in PUBLISH_STEPS:
@@ -117,8 +119,9 @@ def publish(
             continue
         started = time.monotonic()
         if step == "archive":
-            store.put_bytes(archive_key(slot), frame_to_csv_gz_bytes(public), content_type="application/gzip",
-                            public=True)  # fmt: skip
+            # The archive carries the VM specs (utils.vm_specs); the latest JSON does not (SpotLake's shape).
+            store.put_bytes(archive_key(slot), frame_to_csv_gz_bytes(with_public_specs(public, publication.merged)),
+                            content_type="application/gzip", public=True)  # fmt: skip
         elif step == "latest_json":
             store.put_bytes(LATEST_JSON_KEY, latest_json_bytes(public), content_type="application/json", public=True)
         elif step == "query_selector":

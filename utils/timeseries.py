@@ -37,6 +37,7 @@ from utils.constants import timeseries_parquet_key
 from utils.errors import RunFailed
 from utils.store import Store
 from utils.store_io import write_parquet
+from utils.vm_specs import MERGED_SPEC_COLUMNS, SPEC_TEXT_COLUMNS, public_specs
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,13 @@ def normalise_records(records: pd.DataFrame) -> pd.DataFrame:
         finite = numbers.where(numbers.abs() != math.inf)
         out[column] = finite.fillna(MISSING_NUMBER)
     return out
+
+
+def with_spec_columns(frame: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """``normalise_records(records)`` with the VM spec columns (``utils.vm_specs.MERGED_SPEC_COLUMNS``)
+    appended, -1 / ``N/A`` where ``records`` lacks them: columns of the SQLite and Parquet sinks only, never
+    Timestream measures."""
+    return pd.concat([frame, public_specs(records)], axis=1)
 
 
 def _number_text(values: pd.Series) -> pd.Series:
@@ -173,12 +181,22 @@ CREATE TABLE IF NOT EXISTS {SQLITE_TABLE} (
 CREATE INDEX IF NOT EXISTS {SQLITE_TABLE}_type_region_time ON {SQLITE_TABLE} (InstanceType, Region, time);
 """
 
-_SQLITE_COLUMNS = [*TIMESERIES_COLUMNS, "time"]
+_SQLITE_COLUMNS = [*TIMESERIES_COLUMNS, *MERGED_SPEC_COLUMNS, "time"]
 _SQLITE_UPSERT = (
     f"INSERT INTO {SQLITE_TABLE} ({', '.join(_SQLITE_COLUMNS)}) VALUES ({', '.join('?' for _ in _SQLITE_COLUMNS)}) "
     f"ON CONFLICT (InstanceTier, InstanceType, Region, AvailabilityZone, time) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in NUMBER_COLUMNS)
+    + ", ".join(f"{c} = excluded.{c}" for c in [*NUMBER_COLUMNS, *MERGED_SPEC_COLUMNS])
 )
+
+
+def _add_spec_columns(connection: sqlite3.Connection) -> None:
+    """Add the VM spec columns (``utils.vm_specs``) to a table that lacks them; rows written before them
+    keep NULL there (no spec was recorded), later rows hold -1 / ``N/A`` for a missing spec."""
+    columns = {row[1] for row in connection.execute(f"PRAGMA table_info({SQLITE_TABLE})")}
+    for column in MERGED_SPEC_COLUMNS:
+        if column not in columns:
+            kind = "TEXT" if column in SPEC_TEXT_COLUMNS else "REAL"
+            connection.execute(f"ALTER TABLE {SQLITE_TABLE} ADD COLUMN {column} {kind}")
 
 
 class SqliteSink:
@@ -197,10 +215,11 @@ class SqliteSink:
         connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(_SQLITE_SCHEMA)
+        _add_spec_columns(connection)
         return connection
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
-        frame = normalise_records(records)
+        frame = with_spec_columns(normalise_records(records), records)
         if frame.empty:
             return 0
         frame["time"] = sqlite_time_text(slot)
@@ -334,7 +353,7 @@ class ParquetSink:
         self.store = store
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
-        frame = normalise_records(records)
+        frame = with_spec_columns(normalise_records(records), records)
         key = timeseries_parquet_key(slot)
         if frame.empty:
             self.store.delete(key)

@@ -102,3 +102,12 @@ def with_public_specs(public: pd.DataFrame, merged: pd.DataFrame) -> pd.DataFram
         raise ValueError(f"public frame has {len(public)} rows, merged {len(merged)}: not built from it")
     specs = public_specs(merged)
     return pd.concat([public.reset_index(drop=True), specs], axis=1)
+
+
+def with_specs_of(records: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    """``records`` (built row by row from ``source``, same order) with the spec columns ``source`` has;
+    values as in ``source`` (the time-series sinks apply the public rules)."""
+    if len(records) != len(source):
+        raise ValueError(f"records have {len(records)} rows, their source {len(source)}: not built from it")
+    specs = source[spec_columns_in(source)].reset_index(drop=True)
+    return pd.concat([records.reset_index(drop=True), specs], axis=1)
