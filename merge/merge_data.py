@@ -26,6 +26,7 @@ if __name__ == "__main__":  # run as a script by path: make the repository root 
 from merge.compare_data import compare
 from merge.inputs import find_sps_key, load_inputs
 from merge.join import build_merged
+from merge.report import publish_report
 from merge.state import newer_snapshot_exists
 from merge.upload_data import Publication, publish
 from utils.constants import SPS_PREFIX, parse_sps_key
@@ -95,6 +96,8 @@ def run_merge(
         },
     )
     result = publish(store, publication, timeseries_sink, metrics_sink)
+    if publication.update_latest:  # after the commit; a report failure is alerted, never fails the run
+        publish_report(settings, store, joined.merged, result, slot)
     log.info("merge of %s done in %.1fs: %d rows, %d changes, %d time-series records", slot_iso(slot),
              time.monotonic() - started, result["rows"], result["changes"], result["timeseries_records"])  # fmt: skip
     return result
