@@ -250,7 +250,7 @@ def score_mix_chart(merged: pd.DataFrame) -> str:
         left += counts[label].to_numpy()
     axis.set_xlabel("rows (size x zone) by latest placement score")
     axis.set_title("Score mix per region")
-    axis.legend(loc="lower right", fontsize=7, frameon=False)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     axis.margins(y=0.01)
     return _svg(figure)
 
@@ -278,6 +278,9 @@ def durations_chart(runs: pd.DataFrame) -> str:
     for phase, rows in runs.sort_values("slot").groupby("phase", sort=True):
         axis.plot(rows["slot"], pd.to_numeric(rows["seconds"], errors="coerce"), marker="o", markersize=3,
                   label=str(phase))  # fmt: skip
+    end = pd.Timestamp(runs["slot"].max())
+    axis.set_xlim(end - MONITORING_WINDOW, end + timedelta(minutes=10))  # the window, also for a single run
+    axis.set_ylim(bottom=0)
     axis.set_ylabel("seconds")
     axis.set_title("Run durations, last 24 h")
     axis.legend(loc="upper left", fontsize=7, ncols=5, frameon=False)
