@@ -11,11 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from merge.merge_data import build_parser, main
 from merge.report import REPORT_KEY, ReportInputs, publish_report, render, table_frame, table_json
 from tests.merge.world import World, local_settings, merge_slot
 from tests.scripts.support import capture_server
+from utils.aws import aws_client
 from utils.constants import LATEST_STATE_KEY
-from utils.store import LocalStore
+from utils.entrypoint import run_entry
+from utils.settings import load_settings
+from utils.store import LocalStore, S3Store
 
 SLOT = datetime(2025, 12, 13, 13, 20, tzinfo=UTC)
 
@@ -85,3 +89,23 @@ def test_publish_report_writes_a_public_page_into_the_store(tmp_path: Path, base
     assert first.startswith(b"<!DOCTYPE html>") and b"<svg" in first
     assert publish_report(settings, store, merged_rows(), {"rows": 4}, SLOT)
     assert store.get_bytes(REPORT_KEY) != first
+
+
+def test_on_an_s3_store_the_report_is_a_public_html_object(moto_endpoint: str, base_env: dict) -> None:
+    """Real merge entry point against moto S3 + Timestream with SPOTLAKE_PUBLIC_READ=1."""
+    env = {**base_env, "SPOTLAKE_STORE": "s3://spotlake-report/prefix", "AWS_ENDPOINT_URL": moto_endpoint,
+           "SPOTLAKE_AZURE_EMULATOR": "1", "AWS_REGION": "us-west-2", "SPOTLAKE_PUBLIC_READ": "1"}  # fmt: skip
+    settings = load_settings(env)
+    s3 = aws_client("s3", settings)
+    s3.create_bucket(Bucket="spotlake-report", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    timestream = aws_client("timestream-write", settings)
+    timestream.create_database(DatabaseName="spotlake")
+    timestream.create_table(DatabaseName="spotlake", TableName="azure")
+    key = World().write(S3Store(s3, "spotlake-report", "prefix"), 0)
+    assert run_entry("merge", build_parser(), main, argv=["--sps_key", key], env=env) == 0
+    report = s3.get_object(Bucket="spotlake-report", Key=f"prefix/{REPORT_KEY}")
+    assert report["ContentType"] == "text/html; charset=utf-8"
+    page = report["Body"].read().decode()
+    assert "<svg" in page and "history charts need the SQLite or Parquet sink (this run writes timestream)" in page
+    grants = s3.get_object_acl(Bucket="spotlake-report", Key=f"prefix/{REPORT_KEY}")["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") and g["Permission"] == "READ" for g in grants)
