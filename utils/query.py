@@ -309,7 +309,7 @@ def _parquet_history(store: Store, root: Path | None, query: HistoryQuery) -> pd
             source = connection.read_parquet(files, union_by_name=True)
             connection.register("ts", source)
             sql, params = _history_sql("ts", set(source.columns), query, lambda t: t)
-            frame = connection.execute(sql, params).fetch_arrow_table().to_pandas()
+            frame = connection.sql(sql, params=params).to_arrow_table().to_pandas()
         except duckdb.Error as exc:
             raise RunFailed(f"time-series query over {len(files)} Parquet files failed: {exc}") from exc
         finally:

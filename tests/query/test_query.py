@@ -141,7 +141,7 @@ def test_the_run_carried_the_specs_into_state_archive_and_both_sinks(sqlite_real
     with closing(sqlite3.connect(store / "timeseries.db")) as connection:
         sqlite = pd.read_sql_query("SELECT * FROM azure_timeseries", connection)
     parquet = duckdb.sql(f"SELECT * FROM read_parquet('{parquet_run.store}/timeseries/azure/*/*/*/*.parquet', "
-                         "union_by_name = true)").fetch_arrow_table().to_pandas()  # fmt: skip
+                         "union_by_name = true)").to_arrow_table().to_pandas()  # fmt: skip
     for frame in (state, archive, sqlite, parquet):
         for size, expected in WELL_KNOWN.items():
             specs = frame.loc[frame["InstanceType"] == size, ["vCPUs", "MemoryGiB", "GPUs", "Architecture"]]
