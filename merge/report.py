@@ -139,7 +139,11 @@ def gather_inputs(
         try:
             history = read_history(settings, store, query)
         except SpotlakeError as exc:
-            notes.append(f"history unavailable: {exc}")
+            # The charts of history are left out and the page says so; the rest of the report stands. The
+            # note names no path, so the same data gives the same page wherever the store is.
+            log.warning("report: history unavailable: %s", exc)
+            notes.append(f"history unavailable: the {settings.timeseries.kind} sink could not be read "
+                         f"({type(exc).__name__}; see the merge log)")  # fmt: skip
     else:
         notes.append(f"history charts need the SQLite or Parquet sink (this run writes {settings.timeseries.kind})")
     return ReportInputs(slot=slot, merged=merged, summary=summary, sps_run=sps_run if isinstance(sps_run, dict)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -256,8 +257,10 @@ def _history_sql(table: str, columns: set[str], query: HistoryQuery, time_param:
 def _sqlite_history(path: Path, query: HistoryQuery) -> pd.DataFrame:
     if not path.is_file():
         raise UsageError(f"no time-series database at {path} yet (run `make run` first)")
+    # Read-only URI; a path spelled //tmp/... (POSIX leaves a leading // alone) would read as a URI authority.
+    uri = "file:" + quote("/" + str(path.resolve()).lstrip("/")) + "?mode=ro"
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        connection = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         raise RunFailed(f"cannot open time-series database {path}: {exc}") from exc
     try:
