@@ -63,12 +63,12 @@ def normalise_specs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def price_per_vcpu(spot_price: pd.Series, vcpus: pd.Series) -> pd.Series:
-    """SpotPrice / vCPUs; NaN where either is missing or vCPUs is not positive."""
+    """SpotPrice / vCPUs; NaN where either is missing, vCPUs is not positive or the ratio is not finite."""
     price = pd.to_numeric(spot_price, errors="coerce").astype("float64").to_numpy()
     cpus = pd.to_numeric(vcpus, errors="coerce").astype("float64").to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(cpus > 0, price / cpus, np.nan)
-    return pd.Series(ratio, dtype="float64")
+    with np.errstate(all="ignore"):
+        ratio = price / cpus
+    return pd.Series(np.where((cpus > 0) & np.isfinite(ratio), ratio, np.nan), dtype="float64")
 
 
 def merged_specs(rows: pd.DataFrame) -> pd.DataFrame:
