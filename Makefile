@@ -7,7 +7,7 @@ CHECKOV_VENV := .venv-checkov
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test lint unit bench venv dev-venv checkov-venv clean
+.PHONY: run test lint unit bench venv dev-venv checkov-venv clean query
 
 $(VENV)/.runtime-stamp: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -58,6 +58,10 @@ else
 run: $(VENV)/.runtime-stamp
 	@bash scripts/run_collection.sh $(RUN_ARGS)
 endif
+
+# The collected data without SQL: make query ARGS='best --count 10' (see scripts/query.py -h).
+query: $(VENV)/.runtime-stamp
+	@$(BIN)/python scripts/query.py $(ARGS)
 
 lint: $(VENV)/.dev-stamp
 	$(BIN)/ruff check .

@@ -131,6 +131,16 @@ def merge_rows(data: Mapping[str, Any]) -> list[Row]:
     ]
 
 
+def report_rows(data: Mapping[str, Any]) -> list[Row]:
+    """The HTML report (bench_report.py), shown right after the merge figures."""
+    note = f" ({data.get('rows')} rows, {data.get('pairs')} pairs)" if data.get("rows") else ""
+    return [
+        row(f"report render wall{note}", data.get("render_s"), "s"),
+        row("report render CPU", data.get("render_cpu_s"), "s"),
+        row("report size", data.get("bytes"), "bytes", data.get("budget_bytes"), "5 MB budget"),
+    ]
+
+
 def e2e_rows(data: Mapping[str, Any]) -> list[Row]:
     rows = []
     latency = data.get("latency_ms")
@@ -177,6 +187,7 @@ BENCHMARKS: dict[str, Callable[[Any], list[Row]]] = {
     "emulator": emulator_rows,
     "sps_sweep": sps_sweep_rows,
     "merge": merge_rows,
+    "report": report_rows,
     "e2e": e2e_rows,
     "soak": soak_rows,
 }

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from emulator import names
+from emulator.specs import vm_spec
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 REGIONS_FILE = DATA_DIR / "azure_regions.csv"
@@ -35,7 +36,8 @@ OFFER_COLUMNS = [
 REQUIRED_CSV_COLUMNS = ["Region", "InstanceType", "OndemandPrice", "SpotPrice"]
 OPTIONAL_CSV_COLUMNS = ["RegionName", "Family", "Zones", "EvictionRate", "Restricted"]
 PRICE_COLUMNS = ["InstanceTier", "InstanceType", "Region", "RegionName", "OndemandPrice", "SpotPrice", "Savings"]
-IF_COLUMNS = ["InstanceTier", "InstanceType", "Region", "IF", "InstanceFamily", "Zones"]
+IF_COLUMNS = ["InstanceTier", "InstanceType", "Region", "IF", "InstanceFamily", "Zones",
+              "vCPUs", "MemoryGiB", "GPUs", "Architecture"]
 
 # The Gov region of the world catalog: its meters are in the public price list; collectors must drop them.
 GOV_REGION = ("usgovvirginia", "US Gov Virginia", 1)
@@ -178,14 +180,21 @@ class Catalog:
         ones included): ``IF`` = ``EVICTION_BUCKET_TO_IF[EvictionRate]`` from the SpotResources
         ``skuspotevictionrate`` row of that (sku, location) (NaN when the pair has no such row),
         ``InstanceFamily`` = the SKU's ``family``, ``Zones`` = the SKU's ``locationInfo`` zones joined with
-        "," ("" for none). Sorted by (InstanceTier, InstanceType, Region), index reset.
+        "," ("" for none), the specs (vCPUs, MemoryGiB, GPUs, Architecture) = the SKU's capabilities
+        (``emulator.specs.vm_spec``). Sorted by (InstanceTier, InstanceType, Region), index reset.
         """
         offers = self.public_offers
         tier, size = _split_tier_columns(offers["InstanceType"])
+        sizes = offers["InstanceType"].drop_duplicates()
+        specs = pd.DataFrame([vm_spec(s) for s in sizes], index=sizes.to_numpy(),
+                             columns=["vCPUs", "MemoryGiB", "GPUs", "Architecture"])
+        specs = specs.reindex(offers["InstanceType"].to_numpy())
         frame = pd.DataFrame({
             "InstanceTier": tier, "InstanceType": size, "Region": offers["Region"],
             "IF": offers["EvictionRate"].map(names.EVICTION_BUCKET_TO_IF).astype(float),
             "InstanceFamily": offers["Family"], "Zones": offers["Zones"],
+            "vCPUs": specs["vCPUs"].to_numpy(dtype=float), "MemoryGiB": specs["MemoryGiB"].to_numpy(dtype=float),
+            "GPUs": specs["GPUs"].to_numpy(dtype=float), "Architecture": specs["Architecture"].to_numpy(),
         })
         return frame.sort_values(["InstanceTier", "InstanceType", "Region"]).reset_index(drop=True)[IF_COLUMNS]
 

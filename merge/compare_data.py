@@ -35,6 +35,7 @@ from pandas.api.types import union_categoricals
 
 from merge.keys import contains, first_occurrence, key_codes, positions, text_categorical
 from utils.constants import MERGED_COLUMNS, ROW_KEY_COLUMNS
+from utils.vm_specs import spec_columns_in
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def compare(previous_observations: pd.DataFrame, current: pd.DataFrame, *, keyfr
     # copy=False: the arrays above are fresh; consolidating them into 2-D blocks would copy 1-2 M rows again.
     observations = pd.DataFrame(columns, copy=False)
     return ChangeReport(
-        changes=current.loc[publish, MERGED_COLUMNS].reset_index(drop=True),
+        changes=current.loc[publish, [*MERGED_COLUMNS, *spec_columns_in(current)]].reset_index(drop=True),
         total_rows=len(current),
         new_rows=int((~known).sum()),
         field_changes=field_changes,

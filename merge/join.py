@@ -16,7 +16,8 @@ a spot price in this slot's price data. Dropped: previous rows that are neither 
 
 Keys match case-insensitively; the output keeps ARM casing from the price dataset, else IF, else SPS (or
 the previous state). Duplicate keys in an input (the same key in two casings) keep the first row (for SPS:
-the first with a score). Output: ``MERGED_COLUMNS``, sorted by ``ROW_KEY_COLUMNS``.
+the first with a score). Output: ``MERGED_COLUMNS`` and then ``utils.vm_specs.MERGED_SPEC_COLUMNS`` (the
+specs from this slot's IF dataset, like InstanceFamily, and SpotPricePerVcpu), sorted by ``ROW_KEY_COLUMNS``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pandas as pd
 from merge.keys import contains, first_occurrence, key_codes, positions, sort_order
 from merge.t2t3 import update_t2_t3
 from utils.constants import KEY_COLUMNS, MERGED_COLUMNS, PRICE_COLUMNS, ROW_KEY_COLUMNS, SPS_COLUMNS
+from utils.vm_specs import SPEC_COLUMNS, merged_specs
 
 TEXT_COLUMNS = ("InstanceTier", "InstanceType", "Region", "RegionName", "InstanceFamily", "AvailabilityZone")
 FLOAT_COLUMNS = ("OndemandPrice", "SpotPrice", "Savings", "IF", "Score")
@@ -61,7 +63,7 @@ class MatchRates:
 
 @dataclass(frozen=True)
 class JoinResult:
-    merged: pd.DataFrame  # MERGED_COLUMNS, sorted by ROW_KEY_COLUMNS
+    merged: pd.DataFrame  # MERGED_COLUMNS + MERGED_SPEC_COLUMNS, sorted by ROW_KEY_COLUMNS
     match: MatchRates
     probed_rows: int
     carried_rows: int
@@ -133,7 +135,8 @@ def build_merged(
     # Prefer, for a duplicated SPS key, a row that carries a score.
     sps = sps.iloc[np.argsort(sps["Score"].isna().to_numpy(), kind="stable")].reset_index(drop=True)
     price = price[PRICE_COLUMNS].reset_index(drop=True)
-    if_data = if_data[IF_JOIN_COLUMNS].reset_index(drop=True)
+    # The VM specs ride along when the IF dataset has them (an IF dataset from before them has none).
+    if_data = if_data[[*IF_JOIN_COLUMNS, *(c for c in SPEC_COLUMNS if c in if_data.columns)]].reset_index(drop=True)
     previous = normalise_merged(previous)
 
     sps_pair, price_pair, if_pair, prev_pair = key_codes([sps, price, if_data, previous], KEY_COLUMNS)
@@ -199,10 +202,11 @@ def build_merged(
     rows["RegionName"] = _take(price["RegionName"], price_pos).fillna(
         rows["Region"].str.lower().map(region_names(price, previous))
     )
-    for column in ("IF", "InstanceFamily"):
+    for column in ("IF", "InstanceFamily", *(c for c in SPEC_COLUMNS if c in if_data.columns)):
         rows[column] = _take(if_data[column], if_pos)
 
     merged = normalise_merged(rows)
+    merged = pd.concat([merged, merged_specs(rows)], axis=1)  # MERGED_SPEC_COLUMNS after MERGED_COLUMNS
     merged = merged.iloc[sort_order(merged, ROW_KEY_COLUMNS)].reset_index(drop=True)
     return JoinResult(
         merged=merged,

@@ -35,6 +35,7 @@ if __name__ == "__main__":  # run as a script by path: make the repository root 
 from merge.compare_data import compare, restatement_rows
 from merge.inputs import find_sps_key, load_inputs
 from merge.join import build_merged
+from merge.report import publish_report
 from merge.slot_order import COMMITTED, slot_status
 from merge.state import BaseState, snapshot_key, state_bytes
 from merge.upload_data import Publication, publish
@@ -128,6 +129,8 @@ def run_merge(
         },
     )
     result = publish(store, publication, timeseries_sink, metrics_sink)
+    if publication.update_latest:  # after the commit; a report failure is alerted, never fails the run
+        publish_report(settings, store, joined.merged, result, slot)
     log.info("merge of %s done in %.1fs: %d rows, %d changes, %d time-series records", slot_iso(slot),
              time.monotonic() - started, result["rows"], result["changes"], result["timeseries_records"])  # fmt: skip
     return result

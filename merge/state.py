@@ -41,6 +41,7 @@ from utils.errors import CorruptObject, ObjectNotFound
 from utils.store import Store
 from utils.store_io import frame_to_parquet_bytes, read_parquet
 from utils.timestamps import slot_date_path, slot_hhmm
+from utils.vm_specs import spec_columns_in
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,9 @@ def state_bytes(merged: pd.DataFrame, observations: pd.DataFrame) -> bytes:
     observed_kinds = np.where(observations["Latest"].to_numpy(dtype=bool), 2, 1).astype(np.int8)
     kinds = np.concatenate([np.zeros(n_merged, dtype=np.int8), observed_kinds])
     columns: dict[str, object] = {"Kind": pd.Categorical.from_codes(kinds, categories=pd.Index(KINDS, dtype="str"))}
-    for column in MERGED_COLUMNS:
+    # The VM spec columns (utils.vm_specs) are kept for readers of the state (query, report); a run does not
+    # read them back: every row takes this slot's specs from the IF dataset.
+    for column in [*MERGED_COLUMNS, *spec_columns_in(merged)]:
         values = merged[column].reset_index(drop=True)
         if column in CATEGORICAL_STATE_COLUMNS:
             parts = [text_categorical(values), text_categorical(observations[column])]

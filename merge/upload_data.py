@@ -54,6 +54,7 @@ from utils.store import Store
 from utils.store_io import read_json, write_json
 from utils.timeseries import TimeseriesSink, with_restatements
 from utils.timestamps import slot_iso
+from utils.vm_specs import with_public_specs, with_specs_of
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,8 @@ def publish(
         log.warning("%d of %d rows have no display location (no price row in their region); their public "
                     "Region is the ARM code", unknown, len(public))  # fmt: skip
     state = state_bytes(publication.merged, publication.report.observations)
-    records = timeseries_records(publication.report)
+    # The VM specs go to the SQLite / Parquet sinks as extra columns (never Timestream measures).
+    records = with_specs_of(timeseries_records(publication.report), publication.report.changes)
     baseline = None if publication.baseline is None else timeseries_records(
         replace(publication.report, changes=publication.baseline))  # what a rerun restates (Timestream)
     written = 0
@@ -142,7 +144,9 @@ def publish(
             continue
         started = time.monotonic()
         if step == "archive":
-            store.put_bytes(archive_key(slot), archive_bytes(public), content_type="application/gzip", public=True)
+            # The archive carries the VM specs (utils.vm_specs); the latest JSON does not (SpotLake's shape).
+            store.put_bytes(archive_key(slot), archive_bytes(with_public_specs(public, publication.merged)),
+                            content_type="application/gzip", public=True)  # fmt: skip
         elif step == "latest_json":
             store.put_bytes(LATEST_JSON_KEY, latest_json_bytes(public), content_type="application/json", public=True)
         elif step == "query_selector":

@@ -65,3 +65,11 @@ def us_catalog_path() -> Path:
     if not path.exists():
         pytest.skip(f"shared data not present: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def sqlite_real_run(tmp_path_factory: pytest.TempPathFactory):
+    """Two real slots through run_collection.sh with the SQLite sink (query and report tests share them)."""
+    from tests.query.runs import multi_slot_run
+
+    return multi_slot_run(tmp_path_factory.mktemp("usedata-sqlite"), "sqlite")

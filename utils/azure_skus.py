@@ -1,4 +1,4 @@
-"""Compute Resource SKUs (azure.md section 4): VM family, zones and restrictions per (size, region).
+"""Compute Resource SKUs (azure.md section 4): VM family, zones, restrictions and specs per (size, region).
 
 ``list_vm_skus`` lists ``Microsoft.Compute/skus`` once per subscription through azure-mgmt-compute and
 returns one row per (sku, location) of ``resourceType == "virtualMachines"`` (the API returns every
@@ -9,6 +9,7 @@ The tier/size split of a name lives in ``utils.arm_names``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +19,12 @@ import pandas as pd
 
 from utils.errors import RetriableError, RunFailed
 from utils.http_retry import RetryPolicy, azure_call_error, status_error
+from utils.vm_specs import CAPABILITY_TO_COLUMN, SPEC_COLUMNS, SPEC_TEXT_COLUMNS
 
 log = logging.getLogger(__name__)
 
-VM_SKU_COLUMNS = ["Name", "Tier", "Size", "Family", "Region", "Zones", "LocationRestricted", "RestrictedZones"]
+VM_SKU_COLUMNS = ["Name", "Tier", "Size", "Family", "Region", "Zones", "LocationRestricted", "RestrictedZones",
+                  *SPEC_COLUMNS]
 SKUS_API_VERSION = "2021-07-01"  # Resource SKUs stable spec (azure.md 4.1)
 
 
@@ -42,6 +45,30 @@ def _restrictions(sku: dict[str, Any], region: str) -> tuple[bool, str]:
     return location_restricted, ",".join(sorted(zones))
 
 
+def _number(text: Any) -> float:
+    """A capability value (always a string, azure.md 4.2) as a float; NaN when absent or not a number."""
+    try:
+        value = float(str(text).strip())
+    except (TypeError, ValueError):
+        return float("nan")
+    return value if math.isfinite(value) else float("nan")
+
+
+def _specs(sku: dict[str, Any]) -> tuple[float, float, float, str | None]:
+    """(vCPUs, MemoryGiB, GPUs, Architecture) of one SKU record from its ``capabilities``.
+
+    Azure lists ``GPUs`` only on GPU sizes, so a VM record without it has 0 GPUs; any other capability
+    that is absent or unreadable stays missing (published as -1 / ``N/A``), never guessed.
+    """
+    found: dict[str, Any] = {}
+    for capability in sku.get("capabilities") or []:
+        if isinstance(capability, dict) and capability.get("name") in CAPABILITY_TO_COLUMN:
+            found.setdefault(CAPABILITY_TO_COLUMN[capability["name"]], capability.get("value"))
+    architecture = str(found.get("Architecture") or "").strip() or None
+    gpus = _number(found["GPUs"]) if "GPUs" in found else 0.0
+    return _number(found.get("vCPUs")), _number(found.get("MemoryGiB")), gpus, architecture
+
+
 def vm_skus_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Parse ResourceSku records (the API's JSON) into ``VM_SKU_COLUMNS``.
 
@@ -50,17 +77,21 @@ def vm_skus_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         {"resourceType": "virtualMachines", "name": "Standard_D2s_v3", "tier": "Standard", "size": "D2s_v3",
          "family": "standardDSv3Family", "locations": ["eastus"],
          "locationInfo": [{"location": "eastus", "zones": ["1", "2", "3"]}],
+         "capabilities": [{"name": "vCPUs", "value": "2"}, {"name": "MemoryGB", "value": "8"},
+                          {"name": "CpuArchitectureType", "value": "x64"}, ...],
          "restrictions": [{"type": "Zone", "values": ["eastus"],
                            "restrictionInfo": {"locations": ["eastus"], "zones": ["3"]},
                            "reasonCode": "NotAvailableForSubscription"}]}
 
     One row per (sku, location) of virtualMachines SKUs; ``Region`` lower-cased; ``Zones`` sorted "1,2,3"
-    ("" when none); a (Name, Region) listed twice keeps its first record. Sorted by (Name, Region).
+    ("" when none); specs from ``capabilities`` (``_specs``); a (Name, Region) listed twice keeps its first
+    record. Sorted by (Name, Region).
     """
     rows: list[tuple[Any, ...]] = []
     for sku in records:
         if str(sku.get("resourceType") or "").lower() != "virtualmachines" or not sku.get("name"):
             continue
+        specs = _specs(sku)
         by_region: dict[str, set[str]] = {}
         for info in sku.get("locationInfo") or []:
             if info.get("location"):
@@ -71,9 +102,12 @@ def vm_skus_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         for region, zones in by_region.items():
             location_restricted, restricted_zones = _restrictions(sku, region)
             rows.append((sku["name"], sku.get("tier") or "", sku.get("size") or "", sku.get("family") or "",
-                         region, ",".join(sorted(zones)), location_restricted, restricted_zones))
+                         region, ",".join(sorted(zones)), location_restricted, restricted_zones, *specs))
     frame = pd.DataFrame(rows, columns=VM_SKU_COLUMNS)
     frame["LocationRestricted"] = frame["LocationRestricted"].astype(bool)
+    for column in SPEC_COLUMNS:
+        frame[column] = frame[column].astype("str" if column in SPEC_TEXT_COLUMNS else "float64").where(
+            frame[column].notna())
     frame = frame.drop_duplicates(["Name", "Region"], keep="first")
     no_family = frame["Family"] == ""
     if no_family.any():

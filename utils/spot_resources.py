@@ -21,6 +21,7 @@ from utils.constants import IF_COLUMNS
 from utils.errors import RetriableError, RunFailed
 from utils.http_retry import RetryPolicy, azure_call_error
 from utils.logs import Progress
+from utils.vm_specs import SPEC_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ EVICTION_RATE_QUERY = (
     " spotEvictionRate = tostring(properties.evictionRate)"
     " | order by skuName asc, location asc"
 )
+# The raw IF dataset: IF_COLUMNS and the VM specs of each size (utils.vm_specs) from its Resource SKUs record.
+IF_DATASET_COLUMNS = [*IF_COLUMNS, *SPEC_COLUMNS]
 PAGE_SIZE = 1000  # $top maximum (azure.md 3.1)
 QUOTA_REMAINING_HEADER = "x-ms-user-quota-remaining"
 QUOTA_RESETS_HEADER = "x-ms-user-quota-resets-after"
@@ -194,10 +197,11 @@ def eviction_rates_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def build_if_dataset(skus: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
-    """The IF dataset (``IF_COLUMNS``): one row per VM SKU and region, IF joined case-insensitively.
+    """The IF dataset (``IF_DATASET_COLUMNS``): one row per VM SKU and region, IF joined case-insensitively.
 
     Args:
-        skus: ``utils.azure_skus.VM_SKU_COLUMNS`` (ARM casing in ``Name``).
+        skus: ``utils.azure_skus.VM_SKU_COLUMNS`` (ARM casing in ``Name``; spec columns that are absent are
+            published as missing).
         rates: ``eviction_rates_frame`` output (lower-case keys, as Resource Graph spells sku names).
 
     A size with a family but no eviction rate keeps IF NaN; an eviction rate for a (size, region) absent
@@ -217,10 +221,13 @@ def build_if_dataset(skus: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
         "InstanceFamily": merged["Family"].to_numpy(),
         "Zones": merged["Zones"].to_numpy(),
     })
+    for column in SPEC_COLUMNS:
+        frame[column] = merged[column].to_numpy() if column in merged.columns else None
+    frame = frame.astype({c: "float64" for c in SPEC_COLUMNS if c != "Architecture"})
     dropped = len(rates) - int(merged["IF"].notna().sum())
     if dropped > 0:
         log.info("IF: %d eviction-rate rows have no matching VM SKU and are not published", dropped)
-    return frame.sort_values(["InstanceTier", "InstanceType", "Region"]).reset_index(drop=True)[IF_COLUMNS]
+    return frame.sort_values(["InstanceTier", "InstanceType", "Region"]).reset_index(drop=True)[IF_DATASET_COLUMNS]
 
 
 def resource_graph_client(auth: Any, *, timeout: float) -> Any:

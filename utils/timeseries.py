@@ -52,6 +52,7 @@ from utils.errors import CorruptObject, ObjectNotFound, RunFailed
 from utils.store import Store
 from utils.store_io import read_json, write_json, write_parquet
 from utils.timestamps import slot_date_path, slot_hhmm
+from utils.vm_specs import MERGED_SPEC_COLUMNS, SPEC_TEXT_COLUMNS, public_specs
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,13 @@ def normalise_records(records: pd.DataFrame) -> pd.DataFrame:
             numbers = pd.to_numeric(values, errors="coerce").astype("float64")
             out[column] = numbers.where(numbers.abs() != math.inf).fillna(MISSING_NUMBER)
     return out
+
+
+def with_spec_columns(frame: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """``normalise_records(records)`` with the VM spec columns (``utils.vm_specs.MERGED_SPEC_COLUMNS``)
+    appended, -1 / ``N/A`` where ``records`` lacks them: columns of the SQLite and Parquet sinks only, never
+    Timestream measures."""
+    return pd.concat([frame, public_specs(records)], axis=1)
 
 
 def _number_text(values: pd.Series) -> pd.Series:
@@ -278,11 +286,11 @@ _SQLITE_RENAME = (
     f"UPDATE OR REPLACE {SQLITE_TABLE} SET Region = ?, RegionCode = ? WHERE RegionCode IS NULL AND Region = ?"
 )
 
-_SQLITE_COLUMNS = [*TABLE_COLUMNS, "time"]
+_SQLITE_COLUMNS = [*TABLE_COLUMNS, *MERGED_SPEC_COLUMNS, "time"]
 _SQLITE_UPSERT = (
     f"INSERT INTO {SQLITE_TABLE} ({', '.join(_SQLITE_COLUMNS)}) VALUES ({', '.join('?' for _ in _SQLITE_COLUMNS)}) "
     f"ON CONFLICT (InstanceTier, InstanceType, Region, AvailabilityZone, time) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in [REGION_CODE_COLUMN, *NUMBER_COLUMNS])
+    + ", ".join(f"{c} = excluded.{c}" for c in [REGION_CODE_COLUMN, *NUMBER_COLUMNS, *MERGED_SPEC_COLUMNS])
 )
 
 
@@ -316,6 +324,16 @@ def _rename_pre_cutover_rows(connection: sqlite3.Connection, frame: pd.DataFrame
     return renamed
 
 
+def _add_spec_columns(connection: sqlite3.Connection) -> None:
+    """Add the VM spec columns (``utils.vm_specs``) to a table that lacks them; rows written before them
+    keep NULL there (no spec was recorded), later rows hold -1 / ``N/A`` for a missing spec."""
+    columns = {row[1] for row in connection.execute(f"PRAGMA table_info({SQLITE_TABLE})")}
+    for column in MERGED_SPEC_COLUMNS:
+        if column not in columns:
+            kind = "TEXT" if column in SPEC_TEXT_COLUMNS else "REAL"
+            connection.execute(f"ALTER TABLE {SQLITE_TABLE} ADD COLUMN {column} {kind}")
+
+
 class SqliteSink:
     """A local SQLite table ``azure_timeseries``, one row per record; query it with plain SQL.
 
@@ -334,13 +352,14 @@ class SqliteSink:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(_SQLITE_SCHEMA)
         _upgrade_schema(connection)
+        _add_spec_columns(connection)
         return connection
 
     replaces_slot = True
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
         """Replace the slot's rows with ``records`` (one transaction)."""
-        frame = normalise_records(records)
+        frame = with_spec_columns(normalise_records(records), records)
         if frame.empty and not self.path.exists():
             return 0  # nothing stored, nothing to replace
         frame["time"] = sqlite_time_text(slot)
@@ -481,12 +500,12 @@ class ParquetSink:
         self.store = store
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
-        frame = normalise_records(records)
+        frame = with_spec_columns(normalise_records(records), records)
         key = timeseries_parquet_key(slot)
         if frame.empty:
             self.store.delete(key)
             return 0
-        frame = frame[TABLE_COLUMNS].copy()
+        frame = frame[[*TABLE_COLUMNS, *MERGED_SPEC_COLUMNS]].copy()
         for column in [*DIMENSION_COLUMNS, REGION_CODE_COLUMN]:
             frame[column] = frame[column].astype(str)
         frame["time"] = pd.Timestamp(_utc(slot)).as_unit("ms")

@@ -1,6 +1,7 @@
 """Compute Resource SKU records derived from a catalog (azure.md 4.2). Pure; built once per region.
 
-Per public region: one ``virtualMachines`` record per offer (sorted by name) followed by a few non-VM
+Per public region: one ``virtualMachines`` record per offer (sorted by name; capabilities from
+``emulator.specs``) followed by a few non-VM
 records (disks, snapshots, availabilitySets), as the real list mixes resource types. Records are
 pre-serialised JSON so pages are cheap to assemble.
 """
@@ -14,12 +15,8 @@ import pandas as pd
 
 from emulator import names
 from emulator.catalog import Catalog
+from emulator.specs import vm_spec
 
-# Memory GiB per vCPU by series (order of magnitude of real sizes).
-MEMORY_PER_VCPU: dict[str, float] = {"A": 1.75, "B": 4, "D": 4, "DS": 7, "DC": 4, "E": 8, "EC": 8, "F": 2,
-                                     "FX": 21, "G": 14, "GS": 14, "H": 7, "HB": 3.5, "HC": 8, "HX": 11.7,
-                                     "L": 8, "M": 28, "NC": 9.2, "ND": 19, "NV": 14, "NP": 16, "NG": 8,
-                                     "PB": 7, "NCC": 8}
 NON_VM_SKUS: tuple[tuple[str, str, str], ...] = (
     ("disks", "Premium_LRS", "Premium"), ("disks", "Standard_LRS", "Standard"),
     ("disks", "StandardSSD_LRS", "Standard"), ("disks", "UltraSSD_LRS", "Ultra"),
@@ -33,9 +30,9 @@ def _vm_record(row: dict[str, object]) -> dict[str, object]:
     region = str(row["Region"])
     tier, size = names.split_tier(arm_name)
     parts = names.parse_size(size) or {"series": "", "constrained": ""}
-    vcpus = names.vcpus_of(arm_name)
+    spec = vm_spec(arm_name)
+    vcpus = spec.vcpus
     available = int(parts["constrained"]) if parts.get("constrained") else vcpus
-    memory = round(vcpus * MEMORY_PER_VCPU.get(parts["series"], 4), 2)
     zones = [z for z in str(row["Zones"]).split(",") if z]
     restrictions: list[dict[str, object]] = []
     restricted = str(row["Restricted"])
@@ -51,8 +48,8 @@ def _vm_record(row: dict[str, object]) -> dict[str, object]:
     capabilities = [
         ("MaxResourceVolumeMB", str(vcpus * 8192)), ("OSVhdSizeMB", "1047552"), ("vCPUs", str(vcpus)),
         ("MemoryPreservingMaintenanceSupported", "True"), ("HyperVGenerations", "V1,V2"),
-        ("MemoryGB", f"{memory:g}"), ("MaxDataDiskCount", str(min(64, max(2, vcpus * 2)))),
-        ("CpuArchitectureType", "Arm64" if "p" in size.split("_")[0][1:] else "x64"),
+        ("MemoryGB", f"{spec.memory_gib:g}"), ("MaxDataDiskCount", str(min(64, max(2, vcpus * 2)))),
+        ("CpuArchitectureType", spec.architecture),
         ("LowPriorityCapable", "True" if tier == "Standard" else "False"),
         ("PremiumIO", "True" if "s" in str(parts.get("features", "")) else "False"),
         ("VMDeploymentTypes", "IaaS"), ("vCPUsAvailable", str(available)), ("ACUs", "160"),
@@ -60,6 +57,8 @@ def _vm_record(row: dict[str, object]) -> dict[str, object]:
         ("AcceleratedNetworkingEnabled", "True" if vcpus >= 2 else "False"), ("RdmaEnabled", "False"),
         ("MaxNetworkInterfaces", str(min(8, max(2, vcpus // 2)))),
     ]
+    if spec.gpus:  # Azure lists GPUs only on GPU sizes (see emulator.specs)
+        capabilities.insert(6, ("GPUs", str(spec.gpus)))
     location_info: dict[str, object] = {"location": region, "zones": zones, "zoneDetails": []}
     if zones:
         location_info["zoneDetails"] = [{"name": zones,

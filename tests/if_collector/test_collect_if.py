@@ -27,12 +27,12 @@ from tests.price.helpers import (
     stored_keys,
 )
 from utils.azure_auth import load_azure_auth
-from utils.constants import IF_COLUMNS, if_key
+from utils.constants import if_key
 from utils.emulator_mode import with_emulator_url
 from utils.http_retry import RetryPolicy
 from utils.modload import load_if_collector
 from utils.settings import load_settings
-from utils.spot_resources import collect_if
+from utils.spot_resources import IF_DATASET_COLUMNS, collect_if
 from utils.timestamps import parse_slot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def test_the_edge_catalog_if_dataset_equals_the_emulator_truth(emu: RunningEmula
     assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy()) == 0
     frame = read_frame(env, KEY)
     pd.testing.assert_frame_equal(frame, expected_if())
-    assert list(frame.columns) == IF_COLUMNS
+    assert list(frame.columns) == IF_DATASET_COLUMNS
     stats = emu.stats()
     assert stats["resource_graph"]["calls"] >= 3  # 6 eviction rows, 2 per page
     assert stats["skus"]["calls"] >= 10

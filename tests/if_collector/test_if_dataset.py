@@ -15,11 +15,13 @@ from utils.constants import IF_COLUMNS
 from utils.errors import RetriableError, RunFailed
 from utils.spot_resources import (
     EVICTION_BUCKET_TO_IF,
+    IF_DATASET_COLUMNS,
     SkipTokenPaging,
     build_if_dataset,
     eviction_rates_frame,
     parse_resets_after,
 )
+from utils.vm_specs import SPEC_COLUMNS
 
 
 def arg_page(rows: list[dict[str, Any]], token: str | None, total: int, *, count: int | None = None,
@@ -107,7 +109,7 @@ def test_sku_records_give_family_zones_and_restrictions_per_region() -> None:
         sku_record("Premium_LRS", "eastus", resource_type="disks"),
         sku_record("Standard_D2s_v3", "eastus", ["1"]),  # a duplicate record: the first one wins
     ])
-    assert frame.to_dict("records") == [
+    assert frame.drop(columns=SPEC_COLUMNS).to_dict("records") == [
         {"Name": "Standard_D2s_v3", "Tier": "Standard", "Size": "D2s_v3", "Family": "standardDSv3Family",
          "Region": "eastus", "Zones": "1,2,3", "LocationRestricted": False, "RestrictedZones": "3"},
         {"Name": "Standard_D2s_v3", "Tier": "Standard", "Size": "D2s_v3", "Family": "standardDSv3Family",
@@ -142,7 +144,8 @@ def test_the_if_join_is_case_insensitive_keeps_sizes_without_rates_and_drops_rat
     rates = eviction_rates_frame([rate("standard_nc24ads_a100_v4", "eastus", "15-20"),
                                   rate("standard_gone_v1", "eastus", "0-5")])
     frame = build_if_dataset(skus, rates)
-    assert list(frame.columns) == IF_COLUMNS
+    assert list(frame.columns) == IF_DATASET_COLUMNS
+    assert IF_DATASET_COLUMNS[: len(IF_COLUMNS)] == IF_COLUMNS
     records = frame.to_dict("records")
     assert [(r["InstanceTier"], r["InstanceType"], r["Region"]) for r in records] == [
         ("Basic", "A1", "westus"), ("Standard", "D2s_v3", "eastus"), ("Standard", "NC24ads_A100_v4", "eastus"),
@@ -159,3 +162,30 @@ def test_no_eviction_rates_at_all_still_publish_every_size_with_if_missing() -> 
     frame = build_if_dataset(skus, eviction_rates_frame([]))
     assert len(frame) == 1
     assert math.isnan(frame["IF"].iloc[0])
+
+
+def capabilities(**values: str) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def test_specs_come_from_the_sku_capabilities_and_a_record_without_gpus_has_none() -> None:
+    # Shapes as the API sends them (every capability value a string, azure.md 4.2).
+    records = [
+        {**sku_record("Standard_D2s_v3", "eastus", ["1"]),
+         "capabilities": capabilities(vCPUs="2", MemoryGB="8", CpuArchitectureType="x64", vCPUsAvailable="2")},
+        {**sku_record("Standard_NC24ads_A100_v4", "eastus", ["1"], family="StandardNCADSA100v4Family"),
+         "capabilities": capabilities(vCPUs="24", MemoryGB="220", GPUs="1", CpuArchitectureType="x64")},
+        {**sku_record("Standard_D2ps_v5", "eastus", ["1"], family="standardDPSv5Family"),
+         "capabilities": capabilities(MemoryGB="8", vCPUs="2", CpuArchitectureType="Arm64")},
+        {**sku_record("Standard_A0", "westus"), "capabilities": capabilities(vCPUs="1", MemoryGB="0.75")},
+        {**sku_record("Standard_X1", "westus"), "capabilities": capabilities(vCPUs="many")},
+    ]
+    frame = build_if_dataset(vm_skus_frame(records), eviction_rates_frame([]))
+    specs = frame.set_index("InstanceType")[["vCPUs", "MemoryGiB", "GPUs", "Architecture"]]
+    assert specs.loc["D2s_v3"].tolist() == [2.0, 8.0, 0.0, "x64"]
+    assert specs.loc["NC24ads_A100_v4"].tolist() == [24.0, 220.0, 1.0, "x64"]
+    assert specs.loc["D2ps_v5"].tolist() == [2.0, 8.0, 0.0, "Arm64"]
+    # No CpuArchitectureType in the record (older API versions, the 2019 recording): missing, not guessed.
+    assert specs.loc["A0", "MemoryGiB"] == 0.75 and pd.isna(specs.loc["A0", "Architecture"])
+    assert math.isnan(specs.loc["X1", "vCPUs"]) and math.isnan(specs.loc["X1", "MemoryGiB"])
+    assert frame["vCPUs"].dtype == "float64" and frame["GPUs"].dtype == "float64"

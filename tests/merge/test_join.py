@@ -12,6 +12,7 @@ from merge.public import PUBLIC_COLUMNS, public_frame, unknown_display_rows
 from merge.records import latest_json_bytes
 from tests.merge.builders import SLOT, if_frame, merged_frame, price_frame, slot_at, sps_frame
 from utils.constants import MERGED_COLUMNS
+from utils.vm_specs import MERGED_SPEC_COLUMNS
 
 NEXT = slot_at(1)
 
@@ -127,7 +128,7 @@ def test_output_is_sorted_by_row_key_and_has_merged_columns_in_order() -> None:
     sps = sps_frame([("Standard", "B1s", "westus", "2", 3), ("Standard", "B1s", "eastus", "Single", 3),
                      ("Standard", "B1s", "eastus", "1", 3)], SLOT, 1)  # fmt: skip
     merged = build_merged(sps, price_frame([]), if_frame([]), empty_merged(), SLOT).merged
-    assert list(merged.columns) == MERGED_COLUMNS
+    assert list(merged.columns) == [*MERGED_COLUMNS, *MERGED_SPEC_COLUMNS]
     assert merged[["Region", "AvailabilityZone"]].values.tolist() == [["eastus", "1"], ["eastus", "Single"],
                                                                        ["westus", "2"]]  # fmt: skip
 

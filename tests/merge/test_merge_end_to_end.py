@@ -30,6 +30,7 @@ from utils.errors import CorruptObject, RunFailed, UsageError
 from utils.lease import held
 from utils.store import LocalStore
 from utils.store_io import read_json, write_parquet
+from utils.vm_specs import MERGED_SPEC_COLUMNS
 
 # Spot price history of D2s_v3 in eastus: the one query an operator runs against the SQLite sink.
 SPOT_HISTORY_SQL = """
@@ -51,8 +52,8 @@ def check_published_objects(store: LocalStore, index: int, summary: dict) -> pd.
     public = public_frame(merged)
     archive = pd.read_csv(io.BytesIO(gzip.decompress(store.get_bytes(archive_key(slot_at(index))))),
                           keep_default_na=False, dtype={"AvailabilityZone": str})  # fmt: skip
-    assert list(archive.columns) == PUBLIC_COLUMNS
-    assert archive.values.tolist() == public.values.tolist()
+    assert list(archive.columns) == [*PUBLIC_COLUMNS, *MERGED_SPEC_COLUMNS]  # the specs: archive only
+    assert archive[PUBLIC_COLUMNS].values.tolist() == public.values.tolist()
     latest = json.loads(store.get_bytes(LATEST_JSON_KEY))
     assert [list(record) for record in latest[:1]] == [PUBLIC_COLUMNS]
     assert latest == public.to_dict(orient="records")

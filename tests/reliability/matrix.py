@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from merge.report import REPORT_KEY
 from merge.state import snapshot_key
 from tests.reliability.aws_fault_proxy import FaultRule
 from tests.reliability.harness import LATEST_KEYS, S0, S1, SECRETS, RunResult, Snapshot, World
@@ -66,8 +67,10 @@ _LAST_RUN_DATA_FIELDS = ("slot", "desired_count", "key", "pairs_planned", "pairs
 
 
 def comparable(snapshot: Snapshot) -> Snapshot:
-    """The snapshot with SPS call bookkeeping reduced to its data fields (see above)."""
-    objects = {k: v for k, v in snapshot.objects.items() if k not in (_CALL_HISTORY, _LAST_SUB, _OVER_LIMIT)}
+    """The snapshot with SPS call bookkeeping reduced to its data fields (see above) and without the HTML
+    report (``merge.report``: a view that shows run statistics, retries and durations, by design)."""
+    objects = {k: v for k, v in snapshot.objects.items()
+               if k not in (_CALL_HISTORY, _LAST_SUB, _OVER_LIMIT, REPORT_KEY)}  # fmt: skip
     if _LAST_RUN in objects:
         last = json.loads(objects[_LAST_RUN])
         objects[_LAST_RUN] = json.dumps({f: last.get(f) for f in _LAST_RUN_DATA_FIELDS}, sort_keys=True).encode()

@@ -34,6 +34,7 @@ from utils.timeseries import (
     normalise_records,
     open_timeseries_sink,
 )
+from utils.vm_specs import MERGED_SPEC_COLUMNS
 
 # The README query (verbatim): spot price history of D2s_v3 in eastus.
 README_SPOT_HISTORY_SQL = """
@@ -173,7 +174,7 @@ def test_parquet_sink_reads_back_with_pandas_and_the_documented_duckdb_query(tmp
     assert sink.write(change_records(3), SLOT) == 3
     assert sink.write(change_records(2, spot_offset=0.5), SLOT + timedelta(days=1)) == 2
     frame = read_parquet(store, timeseries_parquet_key(SLOT))
-    assert list(frame.columns) == [*TABLE_COLUMNS, "time"]
+    assert list(frame.columns) == [*TABLE_COLUMNS, *MERGED_SPEC_COLUMNS, "time"]
     assert (frame["time"] == pd.Timestamp(SLOT)).all()
     assert frame.loc[2, "OndemandPrice"] == -1.0
     glob = (tmp_path / "store" / "timeseries/azure/*/*/*/*.parquet").as_posix()
