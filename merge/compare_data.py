@@ -191,7 +191,8 @@ def restatement_rows(current: pd.DataFrame, previous_merged: pd.DataFrame) -> pd
     """
     current_codes, previous_codes = key_codes([current, previous_merged], ROW_KEY_COLUMNS)
     gone = ~contains(current_codes, previous_codes)
-    rows = [current[MERGED_COLUMNS]]
+    columns = [*MERGED_COLUMNS, *spec_columns_in(current)]  # the VM specs ride along for the SQLite/Parquet sinks
+    rows = [current[columns]]
     if gone.any():
-        rows.append(previous_merged.loc[gone, MERGED_COLUMNS])
+        rows.append(previous_merged.loc[gone].reindex(columns=columns))
     return pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0].reset_index(drop=True)

@@ -131,8 +131,8 @@ def publish(
     state = state_bytes(publication.merged, publication.report.observations)
     # The VM specs go to the SQLite / Parquet sinks as extra columns (never Timestream measures).
     records = with_specs_of(timeseries_records(publication.report), publication.report.changes)
-    baseline = None if publication.baseline is None else timeseries_records(
-        replace(publication.report, changes=publication.baseline))  # what a rerun restates (Timestream)
+    baseline = None if publication.baseline is None else with_specs_of(timeseries_records(
+        replace(publication.report, changes=publication.baseline)), publication.baseline)  # what a rerun restates
     written = 0
     result: dict[str, Any] = {}
     selector: list[dict[str, str]] = []
