@@ -21,7 +21,10 @@
 #   SPOTLAKE_EMULATOR_FAULTS    fault spec passed to that emulator (--faults; see emulator/README.md), for drills
 #   SPOTLAKE_EMULATOR_LATENCY_MS  added latency per request of that emulator (--latency-ms), for benchmarks
 #   SPS_KEY_FILE                handoff file from the SPS collector to the merge (default /tmp/sps_key.txt)
-#   SPOTLAKE_LEASE_TTL          seconds a crashed run's lease blocks the next run (default 900)
+#   SPOTLAKE_JOB_TIMEOUT        the job's attempt timeout, seconds (default 540, as the Terraform job definition)
+#   SPOTLAKE_LEASE_TTL          seconds a crashed run's lease can block the next run (default job timeout + 30;
+#                               a dead holder on this host or an earlier attempt of the same Batch job is
+#                               taken over at once; scripts/run_lease.py break removes a lease on purpose)
 #   SPOTLAKE_IMDS_URL           EC2 instance metadata base URL (default http://169.254.169.254)
 #   error_notification_slack_webhook_url   Slack webhook of the one failure alert (else the SSM parameter of
 #                               that name on an S3 store; else the alert is only logged)
@@ -218,11 +221,22 @@ spotlake::run::probe_settings() {
 }
 
 # spotlake::run::acquire_lease
-# Take the "run" lease or exit 1 at once: another run holds it (run_lease.py says until when).
+# Take the "run" lease, recording this shell ($$) as the holder process, or exit 1 at once: another run
+# holds it (run_lease.py exit 1 says until when), or the store failed (exit 3; the reason names the store
+# error, never "another run").
 spotlake::run::acquire_lease() {
-  if ! LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire)"; then
+  local rc=0 reason
+  LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire --pid "$$" --slot "${SLOT}" \
+    2>"${WORK_DIR}/lease.err")" || rc=$?
+  cat -- "${WORK_DIR}/lease.err" >&2
+  if ((rc != 0)); then
     LEASE_HOLDER=""
-    spotlake::run::fail "overlapping run refused: another run holds the lease"
+    reason="$(grep ' ERROR ' "${WORK_DIR}/lease.err" | tail -n 1 | sed 's/^.* ERROR \[[^]]*\] [^:]*: //')"
+    if ((rc == 1)); then
+      spotlake::run::fail "overlapping run refused: ${reason:-another run holds the lease}"
+    else
+      spotlake::run::fail "the run lease could not be taken: ${reason:-run_lease.py exited with ${rc}}"
+    fi
     exit 1
   fi
   spotlake::trap::add spotlake::run::release_lease
@@ -230,7 +244,7 @@ spotlake::run::acquire_lease() {
 }
 
 # spotlake::run::release_lease
-# Give the run lease back (cleanup; after every child has stopped).
+# Give the run lease back (cleanup; after every child has stopped, so nothing of this run still writes).
 spotlake::run::release_lease() {
   "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" release --holder "${LEASE_HOLDER}"
 }
