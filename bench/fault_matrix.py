@@ -1,5 +1,6 @@
 """Run the whole fault matrix (issue 8 item 2) and print it: API x fault kind x mode -> outcome, then every
-storage / sink step.
+storage / sink step, then the lifecycle cells (SIGTERM to PID 1 at each phase, kill -9 + Batch retry, read-only
+store before / mid run; tests/reliability/lifecycle.py).
 
 Usage:
     .venv/bin/python bench/fault_matrix.py [--workers 2] [--only REGEX] [--json OUT.json]
@@ -25,7 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.reliability.harness import world
+from tests.reliability.lifecycle import format_lifecycle, lifecycle_cells, run_lifecycle_cell
 from tests.reliability.matrix import Cell, CellResult, all_cells, compute_references, format_matrix, run_cell
+
+LIFECYCLE_IDS = {cell.id for cell in lifecycle_cells()}
 
 
 def run_share(cells: list[Cell]) -> tuple[list[CellResult], float]:
@@ -35,7 +39,8 @@ def run_share(cells: list[Cell]) -> tuple[list[CellResult], float]:
     with world() as w:
         refs = compute_references(w)
         for cell in cells:
-            result = run_cell(w, refs, cell)
+            runner = run_lifecycle_cell if cell.id in LIFECYCLE_IDS else run_cell
+            result = runner(w, refs, cell)
             result.faulted = None  # the full log stays out of the report
             print(f"{cell.id}: {result.outcome} ({result.seconds:.1f}s){' FAIL' if result.problems else ''}",
                   file=sys.stderr, flush=True)  # fmt: skip
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
 
-    cells = all_cells()
+    cells = all_cells() + lifecycle_cells()
     skipped = [c for c in cells if c.skip]
     todo = [c for c in cells if not c.skip and re.search(args.only, c.id)]
     started = time.monotonic()
@@ -64,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     order = {c.id: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: order[r.cell.id])
     elapsed = time.monotonic() - started
-    print(format_matrix(results, skipped))
+    print(format_matrix([r for r in results if r.cell.id not in LIFECYCLE_IDS], skipped))
+    print()
+    print(format_lifecycle([r for r in results if r.cell.id in LIFECYCLE_IDS]))
     print(f"wall time {elapsed:.0f}s with {args.workers} workers; clean reference runs S0+S1 "
           f"{max(reference_seconds, default=0):.1f}s per worker")  # fmt: skip
     if args.json:
