@@ -226,6 +226,9 @@ spotlake::run::probe_settings() {
 # error, never "another run").
 spotlake::run::acquire_lease() {
   local rc=0 reason
+  # Registered first: a signal that arrives while run_lease.py runs is handled once it returned, after the
+  # holder id is assigned, so the EXIT trap releases a lease taken in that window too.
+  spotlake::trap::add spotlake::run::release_lease
   LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire --pid "$$" --slot "${SLOT}" \
     2>"${WORK_DIR}/lease.err")" || rc=$?
   cat -- "${WORK_DIR}/lease.err" >&2
@@ -239,13 +242,15 @@ spotlake::run::acquire_lease() {
     fi
     exit 1
   fi
-  spotlake::trap::add spotlake::run::release_lease
   spotlake::log::info "took the run lease for ${SETTING[LEASE_TTL]}s as ${LEASE_HOLDER}"
 }
 
 # spotlake::run::release_lease
 # Give the run lease back (cleanup; after every child has stopped, so nothing of this run still writes).
 spotlake::run::release_lease() {
+  if [[ -z "${LEASE_HOLDER}" ]]; then
+    return 0  # not taken (refused, or the store failed)
+  fi
   "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" release --holder "${LEASE_HOLDER}"
 }
 

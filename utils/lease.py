@@ -5,7 +5,8 @@ it (host, pid, the pid's start time, boot id and pid namespace, and the AWS Batc
 set). An existing lease is taken over, with compare-and-swap on the object's tag so two contenders cannot
 both take over the same lease, when
 
-- it has expired (the lifetime follows the job's timeout: ``settings.lease_ttl_seconds``);
+- it has expired (the lifetime follows the job's timeout: ``settings.lease_ttl_seconds``), unless its holder
+  is provably still running on this machine (local store: a run that outlived its lease is not overlapped);
 - its holder is provably gone: the store is local, the lease names this host, boot and pid namespace, and its
   pid is dead (or is now a different process: another start time). On a shared store (S3) a host cannot see
   another host's processes, so there only the expiry and the next rule apply;
@@ -106,6 +107,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def holder_alive_here(current: Mapping[str, Any], me: Mapping[str, Any], *, local_store: bool) -> bool:
+    """Whether the holder is provably still running: same machine (host, boot, pid namespace) and its pid
+    alive with the recorded start time. Only a local store, and only where start times are known."""
+    if not local_store or not all(current.get(f) == me.get(f) and me.get(f) for f in ("host", "boot_id", "pid_ns")):
+        return False
+    try:
+        pid = int(current["pid"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    started = str(current.get("pid_start") or "")
+    if pid <= 0 or pid == os.getpid():  # our own expired lease (one process, several acquires): take it
+        return False
+    return bool(started) and _pid_alive(pid) and process_start_time(pid) == started
+
+
 def holder_gone_reason(current: Mapping[str, Any], me: Mapping[str, Any], *, local_store: bool) -> str:
     """Why the holder recorded in ``current`` is provably gone ("" when it may still be running)."""
     job, attempt = str(current.get("batch_job_id") or ""), str(current.get("batch_attempt") or "")
@@ -191,6 +207,13 @@ def acquire(store: Store, name: str, ttl_seconds: float, *, holder: str | None =
         current, current_expiry, current_holder = {}, 0.0, "unreadable lease"  # a corrupt lease protects nothing
     now = clock()
     gone = ""
+    if current_expiry <= now and holder_alive_here(current, me, local_store=isinstance(store, LocalStore)):
+        # Expired, but its holder is still running on this machine (a local run longer than the lease
+        # lifetime): taking it over would start an overlapping run.
+        raise LeaseHeld(
+            f"lease {name!r} is held by {current_holder}: it expired {now - current_expiry:.0f}s ago but its "
+            f"process {current.get('pid')} on this host is still running; another run is in progress"
+        )
     if current_expiry > now:
         gone = holder_gone_reason(current, me, local_store=isinstance(store, LocalStore))
         if not gone:
@@ -199,10 +222,11 @@ def acquire(store: Store, name: str, ttl_seconds: float, *, holder: str | None =
                 "another run is in progress"
             )
     if store.put_if_match(key, payload, tag):
+        of_slot = f" (slot {current['slot']})" if current.get("slot") else ""
         if gone:
-            log.warning("took over lease %s from %s at once: %s", name, current_holder, gone)
+            log.warning("took over lease %s from %s at once: %s%s", name, current_holder, gone, of_slot)
         else:
-            log.warning("took over expired lease %s from %s", name, current_holder)
+            log.warning("took over expired lease %s from %s%s", name, current_holder, of_slot)
         return _register(store, lease)
     raise LeaseHeld(f"lease {name!r} was taken over by another run")
 

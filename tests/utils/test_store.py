@@ -502,3 +502,17 @@ def test_stale_temp_files_of_killed_writers_are_removed_and_fresh_ones_kept(tmp_
     assert store.remove_stale_temp_files(600) == 1
     assert not stale.exists() and fresh.exists() and lock.exists()  # a lock file another process may hold stays
     assert store.list_keys("latest_data/") == ["latest_data/latest_azure.json"]
+
+
+def test_an_expired_lease_whose_holder_still_runs_on_this_host_is_not_taken_over(tmp_path: Path) -> None:
+    # A local run that outlived its lease lifetime must not be overlapped; once it is gone, the lease is free.
+    store = LocalStore(tmp_path / "store")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        acquire(store, "run", 60, holder="slow-run", pid=holder.pid, clock=lambda: 1_000_000.0)
+        with pytest.raises(LeaseHeld, match=f"expired .* ago but its process {holder.pid} on this host is still"):
+            acquire(store, "run", 60, holder="next")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert acquire(store, "run", 60, holder="next").holder == "next"
