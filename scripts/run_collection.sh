@@ -73,6 +73,8 @@ LEASE_HOLDER=""
 EMULATOR_PID=""
 EMULATOR_URL=""
 SPAWNED_PID=""
+FORKING=0               # 1 while a child is started and not yet registered: a signal then waits (see on_signal)
+PENDING_SIGNAL=""       # a signal that arrived while FORKING
 
 # spotlake::log::emit LEVEL MESSAGE...
 # One line on stderr, in the same shape as the Python components' logs, tagged [run].
@@ -122,10 +124,29 @@ spotlake::run::fail() {
 }
 
 # spotlake::run::on_signal NAME
-# SIGTERM (Batch timeout or job termination), SIGINT or SIGHUP: fail the run; the EXIT trap stops everything.
+# SIGTERM (Batch timeout or job termination), SIGINT or SIGHUP: fail the run; the EXIT trap stops everything
+# (it forwards SIGTERM to every child, waits CHILD_STOP_GRACE seconds, then SIGKILLs what is left). A signal
+# that arrives between starting a child and registering its pid is held until the child is registered
+# (spotlake::run::forked), so no child escapes the forwarding.
 spotlake::run::on_signal() {
+  if ((FORKING)); then
+    PENDING_SIGNAL="$1"
+    return 0
+  fi
   spotlake::run::fail "interrupted by SIG$1"
   exit 1
+}
+
+# spotlake::run::forking / spotlake::run::forked
+# Bracket starting a background child and recording its pid; a signal in between is handled at forked.
+spotlake::run::forking() {
+  FORKING=1
+}
+spotlake::run::forked() {
+  FORKING=0
+  if [[ -n "${PENDING_SIGNAL}" ]]; then
+    spotlake::run::on_signal "${PENDING_SIGNAL}"
+  fi
 }
 
 # spotlake::run::on_exit
@@ -270,9 +291,11 @@ spotlake::run::start_emulator() {
     args+=(--latency-ms "${SPOTLAKE_EMULATOR_LATENCY_MS}")
   fi
   : >"${url_file}"
+  spotlake::run::forking
   "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/emulator/server.py" "${args[@]}" >"${url_file}" 2> >(spotlake::log::prefix emulator) &
   EMULATOR_PID=$!
   spotlake::trap::add spotlake::run::stop_emulator
+  spotlake::run::forked
   deadline=$((SECONDS + EMULATOR_START_TIMEOUT))
   until IFS= read -r url <"${url_file}" && [[ "${url}" == http://* ]]; do
     if ! kill -0 "${EMULATOR_PID}" 2>/dev/null; then
@@ -322,9 +345,11 @@ spotlake::run::spawn() {
   rm -f -- "${fifo}"
   mkfifo -- "${fifo}"
   spotlake::log::prefix "${name}" <"${fifo}" &
+  spotlake::run::forking
   "$@" >"${fifo}" 2>&1 &
   SPAWNED_PID=$!
   RUNNING[${SPAWNED_PID}]="${name}"
+  spotlake::run::forked
 }
 
 # spotlake::run::record_phase PHASE START END EXIT_CODE

@@ -259,6 +259,8 @@ def test_sigterm_stops_collectors_and_emulator_releases_the_lease_and_alerts_onc
     assert "stopped the Azure emulator" in stderr
     assert len(alerts) == 1 and "interrupted by SIGTERM" in alerts[0]["text"]
     assert not (tmp_path / "store" / "locks/azure/run.json").exists()
+    # The SPS collector, stopped mid-sweep, released its sps-state lease too (issue 14.2).
+    assert not list((tmp_path / "store" / "locks/azure").glob("*.json"))
     emulator_pids = [
         int(line.rsplit("pid ", 1)[1].rstrip(")\n")) for line in lines if "started the Azure emulator" in line
     ]
