@@ -12,7 +12,9 @@ from tests.reliability.harness import World
 from tests.reliability.lifecycle import lifecycle_cells, run_lifecycle_cell
 from tests.reliability.matrix import References
 
-pytestmark = pytest.mark.slow
+# A cell makes two or three full runs (the faulted one, a refused one, the rerun): more than the suite's
+# per-test 300 s when the machine is loaded (each run has its own 300 s limit in the harness).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CELLS = {cell.id: cell for cell in lifecycle_cells()}
 SUBSET = (
