@@ -69,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     order = {c.id: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: order[r.cell.id])
     elapsed = time.monotonic() - started
-    print(format_matrix([r for r in results if r.cell.id not in LIFECYCLE_IDS], skipped))
-    print()
-    print(format_lifecycle([r for r in results if r.cell.id in LIFECYCLE_IDS]))
+    matrix = [r for r in results if r.cell.id not in LIFECYCLE_IDS]
+    lifecycle = [r for r in results if r.cell.id in LIFECYCLE_IDS]
+    if matrix or not lifecycle:
+        print(format_matrix(matrix, skipped))
+        print()
+    if lifecycle:
+        print(format_lifecycle(lifecycle))
     print(f"wall time {elapsed:.0f}s with {args.workers} workers; clean reference runs S0+S1 "
           f"{max(reference_seconds, default=0):.1f}s per worker")  # fmt: skip
     if args.json:
