@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the whole fault matrix (issue 8 item 2) and print it: API x fault kind x mode -> outcome, then every
-storage / sink step, then the data cells (issue 14: casing, unasked SPS pairs, a region/size gone for one slot;
-tests/reliability/data_cells.py).
+storage / sink step, then the lifecycle cells (SIGTERM to PID 1 at each phase, kill -9 + Batch retry, read-only
+store before / mid run; tests/reliability/lifecycle.py), then the data cells (issue 14: casing, unasked SPS
+pairs, a region/size gone for one slot; tests/reliability/data_cells.py).
 
 Usage:
     .venv/bin/python bench/fault_matrix.py [--workers 2] [--only REGEX] [--json OUT.json]
@@ -32,7 +33,10 @@ if __name__ == "__main__":  # run by path: use the project's interpreter (utils/
 
 from tests.reliability.data_cells import DATA_CELLS, DataCell, DataCellResult, format_data_cells, run_data_cell
 from tests.reliability.harness import world
+from tests.reliability.lifecycle import format_lifecycle, lifecycle_cells, run_lifecycle_cell
 from tests.reliability.matrix import Cell, CellResult, all_cells, compute_references, format_matrix, run_cell
+
+LIFECYCLE_IDS = {cell.id for cell in lifecycle_cells()}
 
 
 def run_share(cells: list[Cell | DataCell]) -> tuple[list[CellResult | DataCellResult], float]:
@@ -48,7 +52,8 @@ def run_share(cells: list[Cell | DataCell]) -> tuple[list[CellResult | DataCellR
                       f"{' FAIL' if data_result.problems else ''}", file=sys.stderr, flush=True)  # fmt: skip
                 results.append(data_result)
                 continue
-            result = run_cell(w, refs, cell)
+            runner = run_lifecycle_cell if cell.id in LIFECYCLE_IDS else run_cell
+            result = runner(w, refs, cell)
             result.faulted = None  # the full log stays out of the report
             print(f"{cell.id}: {result.outcome} ({result.seconds:.1f}s){' FAIL' if result.problems else ''}",
                   file=sys.stderr, flush=True)  # fmt: skip
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
 
-    cells = all_cells()
+    cells = all_cells() + lifecycle_cells()
     skipped = [c for c in cells if c.skip]
     todo: list[Cell | DataCell] = [c for c in cells if not c.skip and re.search(args.only, c.id)]
     todo += [c for c in DATA_CELLS if re.search(args.only, c.id)]
@@ -81,7 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     results.sort(key=lambda r: order[r.cell.id])
     data_results.sort(key=lambda r: [c.id for c in DATA_CELLS].index(r.cell.id))
     elapsed = time.monotonic() - started
-    print(format_matrix(results, skipped))
+    matrix = [r for r in results if r.cell.id not in LIFECYCLE_IDS]
+    lifecycle = [r for r in results if r.cell.id in LIFECYCLE_IDS]
+    if matrix or not lifecycle:
+        print(format_matrix(matrix, skipped))
+        print()
+    if lifecycle:
+        print(format_lifecycle(lifecycle))
     if data_results:
         print()
         print(format_data_cells(data_results))

@@ -23,7 +23,10 @@
 #   SPS_KEY_FILE                where the run leaves the SPS key for standalone use (default /tmp/sps_key.txt);
 #                               the run's own collector and merge use a private handoff in the run's scratch
 #                               directory, so runs for different stores on one host never see each other's key
-#   SPOTLAKE_LEASE_TTL          seconds a crashed run's lease blocks the next run (default 900)
+#   SPOTLAKE_JOB_TIMEOUT        the job's attempt timeout, seconds (default 540, as the Terraform job definition)
+#   SPOTLAKE_LEASE_TTL          seconds a crashed run's lease can block the next run (default job timeout + 30;
+#                               a dead holder on this host or an earlier attempt of the same Batch job is
+#                               taken over at once; scripts/run_lease.py break removes a lease on purpose)
 #   SPOTLAKE_IMDS_URL           EC2 instance metadata base URL (default http://169.254.169.254)
 #   error_notification_slack_webhook_url   Slack webhook of the one failure alert (else the SSM parameter of
 #                               that name on an S3 store; else the alert is only logged)
@@ -93,6 +96,8 @@ EMULATOR_URL=""
 SPAWNED_PID=""
 HANDOFF=""              # the private SPS handoff file of this run's collector and merge
 SUMMARY_PRINTED=0       # 1 once run_summary.py printed the verdict
+FORKING=0               # 1 while a child is started and not yet registered: a signal then waits (see on_signal)
+PENDING_SIGNAL=""       # a signal that arrived while FORKING
 
 # spotlake::log::emit LEVEL MESSAGE...
 # One line on stderr, in the same shape as the Python components' logs, tagged [run].
@@ -142,10 +147,29 @@ spotlake::run::fail() {
 }
 
 # spotlake::run::on_signal NAME
-# SIGTERM (Batch timeout or job termination), SIGINT or SIGHUP: fail the run; the EXIT trap stops everything.
+# SIGTERM (Batch timeout or job termination), SIGINT or SIGHUP: fail the run; the EXIT trap stops everything
+# (it forwards SIGTERM to every child, waits CHILD_STOP_GRACE seconds, then SIGKILLs what is left). A signal
+# that arrives between starting a child and registering its pid is held until the child is registered
+# (spotlake::run::forked), so no child escapes the forwarding.
 spotlake::run::on_signal() {
+  if ((FORKING)); then
+    PENDING_SIGNAL="$1"
+    return 0
+  fi
   spotlake::run::fail "interrupted by SIG$1"
   exit 1
+}
+
+# spotlake::run::forking / spotlake::run::forked
+# Bracket starting a background child and recording its pid; a signal in between is handled at forked.
+spotlake::run::forking() {
+  FORKING=1
+}
+spotlake::run::forked() {
+  FORKING=0
+  if [[ -n "${PENDING_SIGNAL}" ]]; then
+    spotlake::run::on_signal "${PENDING_SIGNAL}"
+  fi
 }
 
 # spotlake::run::on_exit
@@ -294,24 +318,27 @@ spotlake::run::probe_settings() {
 }
 
 # spotlake::run::acquire_lease
-# Take the "run" lease or exit 1 at once, naming the real cause run_lease.py gave (another run holds the
-# lease until a time, or a store error such as NoSuchBucket or AccessDenied).
+# Take the "run" lease, recording this shell ($$) as the holder process, or exit 1 at once, naming the real
+# cause run_lease.py gave: another run holds it (exit 1 says until when), or the store failed (exit 3; the
+# reason names the store error such as NoSuchBucket or AccessDenied, never "another run").
 spotlake::run::acquire_lease() {
-  local cause
-  if ! LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire 2>"${WORK_DIR}/lease.err")"; then
+  local rc=0 reason
+  # Registered first: a signal that arrives while run_lease.py runs is handled once it returned, after the
+  # holder id is assigned, so the EXIT trap releases a lease taken in that window too.
+  spotlake::trap::add spotlake::run::release_lease
+  LEASE_HOLDER="$("${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" acquire --pid "$$" --slot "${SLOT}" \
+    2>"${WORK_DIR}/lease.err")" || rc=$?
+  spotlake::log::prefix lease <"${WORK_DIR}/lease.err"
+  if ((rc != 0)); then
     LEASE_HOLDER=""
-    spotlake::log::prefix lease <"${WORK_DIR}/lease.err"
-    cause="$(spotlake::run::last_message "${WORK_DIR}/lease.err")"
-    if [[ "${cause}" == "another run holds the lease"* ]]; then
-      spotlake::run::fail "overlapping run refused: ${cause}"
+    reason="$(spotlake::run::last_message "${WORK_DIR}/lease.err")"
+    if ((rc == 1)); then
+      spotlake::run::fail "overlapping run refused: ${reason}"
     else
-      # Not a held lease: the store failed (NoSuchBucket, AccessDenied, a read-only directory ...).
-      spotlake::run::fail "could not take the run lease: ${cause}"
+      spotlake::run::fail "the run lease could not be taken: ${reason}"
     fi
     exit 1
   fi
-  spotlake::log::prefix lease <"${WORK_DIR}/lease.err"
-  spotlake::trap::add spotlake::run::release_lease
   spotlake::log::info "took the run lease for ${SETTING[LEASE_TTL]}s as ${LEASE_HOLDER}"
 }
 
@@ -333,8 +360,11 @@ spotlake::run::check_slot_order() {
 }
 
 # spotlake::run::release_lease
-# Give the run lease back (cleanup; after every child has stopped).
+# Give the run lease back (cleanup; after every child has stopped, so nothing of this run still writes).
 spotlake::run::release_lease() {
+  if [[ -z "${LEASE_HOLDER}" ]]; then
+    return 0  # not taken (refused, or the store failed)
+  fi
   "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/run_lease.py" release --holder "${LEASE_HOLDER}"
 }
 
@@ -354,9 +384,11 @@ spotlake::run::start_emulator() {
     args+=(--latency-ms "${SPOTLAKE_EMULATOR_LATENCY_MS}")
   fi
   : >"${url_file}"
+  spotlake::run::forking
   "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/emulator/server.py" "${args[@]}" >"${url_file}" 2> >(spotlake::log::prefix emulator) &
   EMULATOR_PID=$!
   spotlake::trap::add spotlake::run::stop_emulator
+  spotlake::run::forked
   deadline=$((SECONDS + EMULATOR_START_TIMEOUT))
   until IFS= read -r url <"${url_file}" && [[ "${url}" == http://* ]]; do
     if ! kill -0 "${EMULATOR_PID}" 2>/dev/null; then
@@ -406,9 +438,11 @@ spotlake::run::spawn() {
   rm -f -- "${fifo}"
   mkfifo -- "${fifo}"
   spotlake::log::prefix "${name}" <"${fifo}" &
+  spotlake::run::forking
   "$@" >"${fifo}" 2>&1 &
   SPAWNED_PID=$!
   RUNNING[${SPAWNED_PID}]="${name}"
+  spotlake::run::forked
 }
 
 # spotlake::run::record_phase PHASE START END EXIT_CODE

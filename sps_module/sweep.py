@@ -268,7 +268,11 @@ def run_sweep(calls: Sequence[PlannedCall], *, session: requests.Session, auth: 
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sps") as pool:
         futures = [pool.submit(task, call, index) for index, call in enumerate(calls)]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # a stop signal (utils/entrypoint.py): queued calls must not run first
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         error = next((f.exception() for f in done if f.exception() is not None), None)
         if error is not None:
             sweep.failed.set()

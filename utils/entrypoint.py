@@ -5,7 +5,17 @@
         sys.exit(run_entry("price", build_parser(), main))
 
 Exit codes (SPEC 9): 0 success; 1 run failed (``RunFailed`` or any unexpected exception, after an alert
-unless the orchestrator owns alerting); 2 bad usage or input (``UsageError``/``ConfigError``, argparse).
+unless the orchestrator owns alerting; or stopped by a signal); 2 bad usage or input
+(``UsageError``/``ConfigError``, argparse).
+
+Signals (issue 14.2). A process started from the command line (``argv`` not given) handles SIGTERM
+(Batch timeout, ``docker stop``, the orchestrator forwarding either), SIGHUP and SIGINT: the first one raises
+``Interrupted`` (``KeyboardInterrupt`` for SIGINT) in the main thread, so the ``finally`` blocks on the way
+out release the leases the process holds (``utils.lease.held``); later signals are ignored so they cannot
+cut that cleanup short. The unwinding is bounded: a watchdog thread, woken by the signal itself through
+``signal.set_wakeup_fd`` (so even a main thread blocked in a socket read cannot delay it), releases every
+lease still registered and ends the process with exit 1 after ``STOP_GRACE_SECONDS`` — below the
+orchestrator's 10 s between its SIGTERM and SIGKILL (scripts/run_collection.sh CHILD_STOP_GRACE).
 """
 
 from __future__ import annotations
@@ -14,13 +24,21 @@ import argparse
 import logging
 import os
 import resource
+import signal
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any
 
-from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, SpotlakeError, UsageError
+from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, SpotlakeError, UsageError
 from utils.logs import setup_logging
 from utils.settings import Settings, load_settings
+
+STOP_GRACE_SECONDS = 5.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+_WAKEUP: list[socket.socket] = []  # the wakeup socket pair, kept open for the life of the process
 
 
 def run_entry(
@@ -37,6 +55,8 @@ def run_entry(
     ``azure_credential=False``: this entry point never calls Azure, so it runs without an Azure credential.
     """
     log = setup_logging(component)
+    if argv is None:  # a real process (in-process test calls pass argv and keep pytest's own handlers)
+        install_stop_handlers(log)
     args = parser.parse_args(argv)  # argparse itself exits 2 on bad usage
     started = time.monotonic()
     code = _run(component, log, args, main, env, azure_credential=azure_credential)
@@ -69,6 +89,11 @@ def _run(
         log.error("%s failed: %s", component, exc)
         _alert(settings, component, str(exc))
         return exc.exit_code
+    except Interrupted as exc:
+        # No alert of its own: the orchestrator that forwarded the signal sends the run's one alert, and an
+        # operator who stopped a standalone run knows.
+        log.error("%s %s; what it held is released", component, exc)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         log.error("%s interrupted", component)
         return EXIT_FAILED
@@ -76,6 +101,59 @@ def _run(
         log.exception("%s failed with an unexpected %s", component, type(exc).__name__)
         _alert(settings, component, f"unexpected {type(exc).__name__}: {exc}")
         return EXIT_FAILED
+
+
+def install_stop_handlers(log: logging.Logger, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM/SIGHUP/SIGINT stop this process cleanly and within ``grace_seconds`` (see the module docstring).
+
+    Signals this process inherited as ignored (e.g. SIGINT in a background job of a script) stay ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if _WAKEUP:
+        return  # installed already
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    _WAKEUP.extend((reader, writer))
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stopping.is_set():
+            return  # already unwinding; the watchdog bounds it
+        stopping.set()
+        name = signal.Signals(signum).name
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(name)
+
+    handled = []
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        signal.signal(signum, on_signal)
+        handled.append(signum)
+    if not handled:
+        return
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    threading.Thread(target=_stop_watchdog, args=(reader, grace_seconds, log), daemon=True,
+                     name="stop-watchdog").start()  # fmt: skip
+
+
+def _stop_watchdog(reader: socket.socket, grace_seconds: float, log: logging.Logger) -> None:
+    """Wait for the first stop signal; if the process has not exited ``grace_seconds`` later, release what
+    it still holds and end it (exit 1)."""
+    from utils.lease import release_all_held
+
+    while True:
+        data = reader.recv(16)
+        names = [signal.Signals(b).name for b in data if b in {int(s) for s in STOP_SIGNALS}]
+        if names:
+            break
+    time.sleep(grace_seconds)
+    reason = f"{names[0]}, still running {grace_seconds:.0f}s later"
+    released = release_all_held(reason)
+    log.error("stopping now (%s): released %d lease(s), exit %d", reason, released, EXIT_FAILED)
+    logging.shutdown()
+    os._exit(EXIT_FAILED)
 
 
 def _alert(settings: Settings | None, component: str, message: str) -> None:

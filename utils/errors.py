@@ -32,6 +32,23 @@ class RunFailed(SpotlakeError):
     """A fault that outlived its retry budget, or a broken invariant: the run fails loudly."""
 
 
+class StoreError(RunFailed):
+    """The store refused or failed an operation (read-only, full, missing, denied, unreachable): a run failure
+    (exit 1, one alert), never mistaken for "another run holds the lease". The message names the operation,
+    the object and the store's own error (errno name or S3 error code)."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM/SIGHUP (Batch timeout, ``docker stop``) raised in the main thread (utils/entrypoint.py).
+
+    A BaseException, like KeyboardInterrupt, so ``except Exception`` in retry loops cannot swallow it; the
+    ``finally`` blocks on the way out release what the process holds."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"interrupted by {signal_name}")
+        self.signal_name = signal_name
+
+
 class RetriableError(SpotlakeError):
     """A transient fault worth retrying with backoff.
 

@@ -111,7 +111,8 @@ class Settings:
     sps_workers: int
     sps_quota_per_location: int
     sps_quota_window_minutes: int
-    lease_ttl_seconds: int
+    lease_ttl_seconds: int  # SPOTLAKE_LEASE_TTL, default job_timeout_seconds + 30 (Batch's SIGKILL grace)
+    job_timeout_seconds: int  # SPOTLAKE_JOB_TIMEOUT: the Batch attempt timeout the run lives under
     fallback_max_age_hours: int
     clock: str  # "wall" (real time) or "slot" (now = slot time + elapsed; soak tests)
     alert_owner: str  # "self": this process alerts on failure; "orchestrator": run_collection.sh sends the one alert
@@ -176,7 +177,11 @@ def _parse_store(value: str, cwd: Path, env: Mapping[str, str]) -> StoreConfig:
     root = root.resolve()
     if root.exists() and not root.is_dir():
         raise ConfigError(f"SPOTLAKE_STORE={value!r}: {root} exists and is not a directory")
-    _require_writable_dir("SPOTLAKE_STORE", value, root)
+    probe = root if root.exists() else next((p for p in root.parents if p.exists()), None)
+    if probe is not None and not probe.is_dir():
+        raise ConfigError(f"SPOTLAKE_STORE={value!r}: {probe} is not a directory")
+    # A read-only or failing store is not bad input but a store failure: the run finds it when it takes the
+    # lease and fails with exit 1 and its one alert naming the store error (utils/store.py StoreError).
     return StoreConfig(kind="local", root=root)
 
 
@@ -370,7 +375,8 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None, azure_cred
         sps_workers=_int(env, "SPOTLAKE_SPS_WORKERS", 8),
         sps_quota_per_location=_int(env, "SPOTLAKE_SPS_QUOTA", 10),
         sps_quota_window_minutes=_int(env, "SPOTLAKE_SPS_QUOTA_WINDOW_MINUTES", 62),
-        lease_ttl_seconds=_int(env, "SPOTLAKE_LEASE_TTL", 900),
+        lease_ttl_seconds=_int(env, "SPOTLAKE_LEASE_TTL", _int(env, "SPOTLAKE_JOB_TIMEOUT", 540) + 30),
+        job_timeout_seconds=_int(env, "SPOTLAKE_JOB_TIMEOUT", 540),
         fallback_max_age_hours=_fallback_hours(env),
         clock=clock,
         alert_owner=_alert_owner(env),

@@ -8,11 +8,47 @@ is only logged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from utils.settings import SLACK_ENV, SLACK_SSM_PARAMETER
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _StoreKind:
+    kind: str
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The few settings an alert needs, read straight from the environment: what ``scripts/send_alert.py``
+    uses when the full settings do not validate (the alert of a run must still go out, issue 14.3)."""
+
+    slack_webhook_url: str | None
+    slack_ssm_parameter: str
+    store: _StoreKind
+    aws_region: str
+    aws_endpoint_url: str | None
+
+    def __repr__(self) -> str:  # the webhook URL is a secret
+        return f"AlertSettings(store={self.store.kind}, ssm={self.slack_ssm_parameter})"
+
+
+def alert_settings_from_env(env: Mapping[str, str]) -> AlertSettings:
+    """Alert settings from ``env`` without validating anything else (never raises)."""
+    endpoint = env.get("AWS_ENDPOINT_URL") or None
+    return AlertSettings(
+        slack_webhook_url=env.get(SLACK_ENV) or None,
+        slack_ssm_parameter=env.get("SPOTLAKE_SLACK_SSM_PARAMETER") or SLACK_SSM_PARAMETER,
+        store=_StoreKind("s3" if (env.get("SPOTLAKE_STORE") or "").startswith("s3://") else "local"),
+        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-west-2",
+        aws_endpoint_url=endpoint if endpoint and endpoint.startswith(("http://", "https://")) else None,
+    )
 
 
 def resolve_webhook_url(settings: Any, ssm_client: Any = None) -> str | None:

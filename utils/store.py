@@ -4,6 +4,17 @@ Both give atomic single-object writes (local: temp file + fsync + rename; S3: on
 prefix, and a create-if-absent primitive usable as a lease (local: hard link of a complete temp file,
 which fails when the name exists; S3: ``PutObject`` with ``IfNoneMatch='*'``, 412 when it exists).
 ``put_if_match`` is the compare-and-swap used to take over an expired lease.
+
+Every failure of the store itself (read-only directory or bucket, disk full, a file where a directory should
+be, AccessDenied, an unreachable endpoint) surfaces as ``StoreError`` naming the operation, the object and
+the store's own error (errno name or S3 error code): a run failure, never a traceback and never mistaken
+for a held lease.
+
+Local leftovers of a writer that was killed: ``.<name>.<random>.tmp`` files (a write interrupted before its
+rename) are never listed, read or renamed over anything; ``remove_stale_temp_files`` deletes the ones older
+than a run can live (run_lease.py calls it after taking the run lease). ``.<name>.cas-lock`` files are empty
+``flock`` sidecars, never listed; they are kept on purpose, since deleting a lock file another process may
+hold would let two compare-and-swaps run at once.
 """
 
 from __future__ import annotations
@@ -15,13 +26,14 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from utils.errors import ObjectNotFound, RunFailed
+from utils.errors import ObjectNotFound, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +80,20 @@ PUBLIC_MODE = 0o666  # before the umask: 0644 under the usual 022
 PRIVATE_MODE = 0o600
 
 
+def _oserror_reason(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return f"{name} ({exc.strerror})" if exc.strerror else name
+
+
+@contextlib.contextmanager
+def _local_failure(operation: str, path: Path) -> Iterator[None]:
+    """Turn an OSError of the local store into ``StoreError`` naming the operation, the file and the errno."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(f"store {operation} {path} failed: {_oserror_reason(exc)}") from exc
+
+
 class LocalStore:
     """A directory tree; each key is a file below ``root``.
 
@@ -87,16 +113,22 @@ class LocalStore:
         return str(self._path(key)) if key else str(self.root)
 
     def get_bytes(self, key: str) -> bytes:
-        try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
-            raise ObjectNotFound(key) from None
+        path = self._path(key)
+        with _local_failure("read", path):
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                raise ObjectNotFound(key) from None
 
     def get_with_tag(self, key: str) -> tuple[bytes, str]:
         data = self.get_bytes(key)
         return data, hashlib.sha256(data).hexdigest()
 
     def _write_temp(self, path: Path, data: bytes) -> Path:
+        with _local_failure("write", path):
+            return self._write_temp_unchecked(path, data)
+
+    def _write_temp_unchecked(self, path: Path, data: bytes) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
@@ -113,31 +145,36 @@ class LocalStore:
     def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None, public: bool = False) -> None:
         path = self._path(key)
         tmp = self._write_temp(path, data)
-        try:
-            os.chmod(tmp, self.public_mode if public else PRIVATE_MODE)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with _local_failure("write", path):
+            try:
+                os.chmod(tmp, self.public_mode if public else PRIVATE_MODE)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)  # the temp file must not outlive a failed rename
+                raise
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         tmp = self._write_temp(path, data)
-        try:
-            os.link(tmp, path)  # atomic, and the name only ever points at complete content
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(tmp)
+        with _local_failure("create", path):
+            try:
+                os.link(tmp, path)  # atomic, and the name only ever points at complete content
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
 
     def put_if_match(self, key: str, data: bytes, tag: str) -> bool:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with _local_failure("lock", path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(path.parent / f".{path.name}.cas-lock", "a+b")  # noqa: SIM115 - closed just below
         # A sidecar lock serialises compare-and-swap between processes on this machine.
-        with open(path.parent / f".{path.name}.cas-lock", "a+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        with lock:
+            with _local_failure("lock", path):
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 _, current = self.get_with_tag(key)
             except ObjectNotFound:
@@ -148,7 +185,13 @@ class LocalStore:
             return True
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        path = self._path(key)
+        with _local_failure("stat", path):
+            try:
+                path.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+        return path.is_file()
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self.root
@@ -160,7 +203,11 @@ class LocalStore:
         if not start.is_dir():
             return []
         keys = []
-        for dirpath, _dirnames, filenames in os.walk(start):
+
+        def fail(exc: OSError) -> None:
+            raise StoreError(f"store list {exc.filename or start} failed: {_oserror_reason(exc)}") from exc
+
+        for dirpath, _dirnames, filenames in os.walk(start, onerror=fail):
             for name in filenames:
                 if name.startswith(".") and (name.endswith(".tmp") or name.endswith(".cas-lock")):
                     continue  # in-flight temp files and CAS lock files are not objects
@@ -170,27 +217,47 @@ class LocalStore:
         return sorted(keys)
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         # Deleting an absent object is a no-op, as on S3.
-        with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
+        with _local_failure("delete", path), contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    def remove_stale_temp_files(self, older_than_seconds: float, *, now: float | None = None) -> int:
+        """Delete ``.*.tmp`` files left by writers killed mid-write, older than ``older_than_seconds``
+        (no live writer is that old); returns how many. A file that vanishes meanwhile is not an error."""
+        cutoff = (time.time() if now is None else now) - older_than_seconds
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            for name in filenames:
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
+                path = Path(dirpath, name)
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        with _local_failure("delete", path):
+                            path.unlink()
+                        removed += 1
+        return removed
 
 
 @contextlib.contextmanager
 def _s3_failure(operation: str, where: str) -> Iterator[None]:
-    """Turn an S3 error that outlived botocore's retries into ``RunFailed`` naming the object and the code."""
+    """Turn an S3 error that outlived botocore's retries into ``StoreError`` naming the object and the code."""
     try:
         yield
     except (ClientError, BotoCoreError) as exc:  # S3 error codes; endpoint, credential and timeout failures
         response = getattr(exc, "response", None) or {}
         code = response.get("Error", {}).get("Code") or type(exc).__name__
-        raise RunFailed(f"S3 {operation} {where} failed: {code}") from exc
+        raise StoreError(f"S3 {operation} {where} failed: {code}") from exc
 
 
 class S3Store:
     """An S3 bucket (and optional key prefix) through an injected boto3 S3 client.
 
-    Errors that outlive botocore's own retries (standard mode, utils/aws.py) surface as ``RunFailed`` naming
-    the object and the S3 error code (e.g. AccessDenied), never as a bare traceback.
+    Errors that outlive botocore's own retries (standard mode, utils/aws.py) surface as ``StoreError`` (a
+    ``RunFailed``) naming the object and the S3 error code (e.g. AccessDenied), never as a bare traceback.
     """
 
     def __init__(self, client: Any, bucket: str, prefix: str = "", *, public_read: bool = False) -> None:
@@ -252,7 +319,7 @@ class S3Store:
             code = self._code(exc)
             if code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}:
                 return False
-            raise RunFailed(f"S3 conditional PUT {self.describe(key)} failed: {code or type(exc).__name__}") from exc
+            raise StoreError(f"S3 conditional PUT {self.describe(key)} failed: {code or type(exc).__name__}") from exc
 
     def put_if_match(self, key: str, data: bytes, tag: str) -> bool:
         try:
@@ -262,7 +329,7 @@ class S3Store:
             code = self._code(exc)
             if code in _CAS_REFUSED:
                 return False
-            raise RunFailed(f"S3 conditional PUT {self.describe(key)} failed: {code or type(exc).__name__}") from exc
+            raise StoreError(f"S3 conditional PUT {self.describe(key)} failed: {code or type(exc).__name__}") from exc
 
     def exists(self, key: str) -> bool:
         try:
@@ -271,7 +338,7 @@ class S3Store:
         except Exception as exc:
             if self._code(exc) in {"404", "NoSuchKey", "NotFound"}:
                 return False
-            raise RunFailed(f"S3 HEAD {self.describe(key)} failed: {self._code(exc) or type(exc).__name__}") from exc
+            raise StoreError(f"S3 HEAD {self.describe(key)} failed: {self._code(exc) or type(exc).__name__}") from exc
 
     def list_keys(self, prefix: str) -> list[str]:
         full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
@@ -296,7 +363,7 @@ def open_store(settings: Any, s3_client: Any = None) -> Store:
             config.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             reason = errno.errorcode.get(exc.errno or 0, str(exc))
-            raise RunFailed(f"cannot create store directory {config.root}: {reason}") from exc
+            raise StoreError(f"cannot create store directory {config.root}: {reason}") from exc
         return LocalStore(config.root)
     if s3_client is None:
         from utils.aws import aws_client

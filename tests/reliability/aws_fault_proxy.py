@@ -23,6 +23,7 @@ import re
 import socket
 import struct
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -50,9 +51,11 @@ class FaultRule:
 
     ``calls``: 1-based numbers of the matching requests to fault (None: every matching request).
     ``action``: ``error`` (``status``/``code``/``message``, plus ``extra`` JSON fields for JSON services),
-    ``drop`` (close the connection with RST, no answer) or ``reject_records`` (Timestream WriteRecords: the
-    records at the ``extra["RejectedRecords"]`` indexes are removed and the rest is forwarded, then the answer
-    is the RejectedRecordsException, as Timestream writes the accepted records of a partly rejected batch).
+    ``drop`` (close the connection with RST, no answer), ``delay`` (answer normally after
+    ``extra["seconds"]``: holds a run inside one step, e.g. to signal it there) or ``reject_records``
+    (Timestream WriteRecords: the records at the ``extra["RejectedRecords"]`` indexes are removed and the rest
+    is forwarded, then the answer is the RejectedRecordsException, as Timestream writes the accepted records
+    of a partly rejected batch).
     """
 
     service: str
@@ -229,6 +232,9 @@ class AwsFaultProxy:
                 lowered = {name.lower(): value for name, value in self.headers.items()}
                 request = classify(self.command, self.path, lowered)
                 rule = proxy.decide(request)
+                if rule is not None and rule.action == "delay":
+                    time.sleep(float(rule.extra.get("seconds", 10)))  # then answered normally
+                    rule = None
                 if rule is not None and rule.action == "drop":
                     self._drop()
                     return

@@ -9,9 +9,11 @@ so a persistent fault fails in seconds rather than minutes.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +25,14 @@ import requests
 
 from emulator.testing import RunningEmulator, running_emulator
 from tests.reliability.aws_fault_proxy import AwsFaultProxy, FaultRule
-from tests.scripts.support import CaptureServer, assert_verdict_matches, capture_server, run_script, script_env
+from tests.scripts.support import (
+    SCRIPT,
+    CaptureServer,
+    assert_verdict_matches,
+    capture_server,
+    run_script,
+    script_env,
+)
 from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY
 
 BUCKET = "spotlake-faults"
@@ -181,23 +190,46 @@ class World:
         })  # fmt: skip
 
     # --- runs -------------------------------------------------------------------------------------------
-    def run(self, slot: datetime, azure_faults: str = "", aws_rules: Sequence[FaultRule] = (),
-            timeout: float = 300, now: datetime | None = None) -> RunResult:  # fmt: skip
-        """One ``run_collection.sh`` of ``slot`` with these faults (emulator reset, clock fixed at the slot, or
-        at ``now``: a replay of the slot later)."""
+    def _prepare(self, slot: datetime, azure_faults: str, aws_rules: Sequence[FaultRule],
+                 now: datetime | None = None) -> None:  # fmt: skip
         self.emulator.reset()
         self.emulator.set_faults(azure_faults or None)
         self.emulator.set_now(now or slot)
         self.proxy.set_rules(aws_rules)
         self.hook.bodies.clear()
+
+    def run(self, slot: datetime, azure_faults: str = "", aws_rules: Sequence[FaultRule] = (), *,
+            timeout: float = 300, extra_env: Mapping[str, str] | None = None,
+            now: datetime | None = None) -> RunResult:  # fmt: skip
+        """One ``run_collection.sh`` of ``slot`` with these faults (emulator reset, clock fixed at the slot, or
+        at ``now``: a replay of the slot later)."""
+        self._prepare(slot, azure_faults, aws_rules, now)
         started = time.monotonic()
-        run = run_script(self.env(), slot.strftime("%Y-%m-%dT%H:%M:%SZ"), timeout=timeout, cwd=self.workdir)
+        run = run_script({**self.env(), **(extra_env or {})}, slot.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         timeout=timeout, cwd=self.workdir)  # fmt: skip
         seconds = time.monotonic() - started
         assert_verdict_matches(run.stdout, run.returncode)  # issue 13.5: in every outcome of every cell
         injected, stats = self.proxy.injected, self.emulator.stats()
         self.emulator.set_faults(None)
         self.proxy.set_rules([])
         return RunResult(run.returncode, run.stderr, list(self.hook.bodies), seconds, injected, stats)
+
+    def start(self, slot: datetime, azure_faults: str = "", aws_rules: Sequence[FaultRule] = (),
+              extra_env: Mapping[str, str] | None = None) -> StartedRun:  # fmt: skip
+        """Start ``run_collection.sh`` of ``slot`` in its own process group (as PID 1 of a container is),
+        stderr to a file; ``StartedRun`` waits for log lines or objects, signals it and collects the result."""
+        self._prepare(slot, azure_faults, aws_rules)
+        log_path = Path(tempfile.mkstemp(prefix="run-", suffix=".log", dir=self.workdir)[1])
+        with log_path.open("w") as log_file:
+            proc = subprocess.Popen(["bash", str(SCRIPT), slot.strftime("%Y-%m-%dT%H:%M:%SZ")],
+                                    env={**self.env(), **(extra_env or {})}, cwd=self.workdir,
+                                    stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True)  # fmt: skip
+        return StartedRun(self, proc, log_path, time.monotonic())
+
+    def lock_keys(self) -> list[str]:
+        """The lease objects in the store now."""
+        response = self._s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/locks/")
+        return [item["Key"].removeprefix(f"{PREFIX}/") for item in response.get("Contents", [])]
 
     # --- outputs ----------------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -234,6 +266,53 @@ class World:
         except self._s3.exceptions.NoSuchKey:
             return None
         return json.loads(body)
+
+
+@dataclass
+class StartedRun:
+    """A ``run_collection.sh`` started by ``World.start``."""
+
+    world: World
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    started: float
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, text: str = "", lock: str = "", timeout: float = 120) -> bool:
+        """Wait until the log contains ``text`` and (if given) the lease object ``locks/azure/<lock>.json``
+        exists; False when the run exits or the time runs out first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if text in self.log() and (not lock or f"locks/azure/{lock}.json" in self.world.lock_keys()):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def signal(self, signum: int, *, group: bool = False) -> None:
+        """``signum`` to the orchestrator only (what ``docker stop`` does to PID 1), or to its whole group."""
+        if group:
+            os.killpg(self.proc.pid, signum)
+        else:
+            self.proc.send_signal(signum)
+
+    def finish(self, timeout: float = 120) -> RunResult:
+        """Wait for the exit; the result, with ``seconds`` counted from the last ``signal`` call if any."""
+        returncode = self.proc.wait(timeout=timeout)
+        seconds = time.monotonic() - self.started
+        injected, stats = self.world.proxy.injected, self.world.emulator.stats()
+        self.world.emulator.set_faults(None)
+        self.world.proxy.set_rules([])
+        return RunResult(returncode, self.log(), list(self.world.hook.bodies), seconds, injected, stats)
+
+    def group_alive(self) -> bool:
+        """Whether any process of the run's process group is still alive (a leaked child)."""
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 @contextmanager

@@ -112,7 +112,9 @@ def local_runs(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
     root = tmp_path_factory.mktemp("e2e")
     store = root / "store"
     # A crashed earlier run left its lease behind; it expired long ago, so the first run takes it over.
-    acquire(LocalStore(store), "run", 60, holder="crashed-host:1:dead", clock=lambda: time.time() - 3600)
+    # (pid: above Linux's PID_MAX_LIMIT, so no live process: a lease whose holder still runs here is kept.)
+    acquire(LocalStore(store), "run", 60, holder="crashed-host:1:dead", clock=lambda: time.time() - 3600,
+            pid=4_194_305)  # fmt: skip
     with capture_server() as hook:
         first = run_script(local_env(root, hook.url), "2025-12-13 13:00")
         first_summary = json.loads((store / MERGE_SUMMARY).read_text()) if (store / MERGE_SUMMARY).exists() else {}
@@ -257,6 +259,8 @@ def test_sigterm_stops_collectors_and_emulator_releases_the_lease_and_alerts_onc
     assert "stopped the Azure emulator" in stderr
     assert len(alerts) == 1 and "interrupted by SIGTERM" in alerts[0]["text"]
     assert not (tmp_path / "store" / "locks/azure/run.json").exists()
+    # The SPS collector, stopped mid-sweep, released its sps-state lease too (issue 14.2).
+    assert not list((tmp_path / "store" / "locks/azure").glob("*.json"))
     emulator_pids = [
         int(line.rsplit("pid ", 1)[1].rstrip(")\n")) for line in lines if "started the Azure emulator" in line
     ]

@@ -72,7 +72,7 @@ def test_the_env_probe_prints_every_key_once_on_its_own_line(tmp_path: Path) -> 
     assert lines["EMULATOR_ENABLED"] == "1"  # local store, no credential
     assert lines["EMULATOR_URL"] == ""
     assert lines["SPS_KEY_FILE"] == str(tmp_path / "k.txt")
-    assert lines["LEASE_TTL"] == "900"
+    assert lines["LEASE_TTL"] == "570"
 
 
 def test_the_env_probe_refuses_a_value_with_a_line_break(tmp_path: Path) -> None:

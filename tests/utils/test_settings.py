@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
@@ -132,16 +131,28 @@ def test_a_store_path_that_is_a_file_or_under_a_file_is_refused(tmp_path: Path) 
     blocker.write_text("")
     with pytest.raises(ConfigError, match="not a directory"):
         load_settings({"SPOTLAKE_STORE": str(blocker)}, cwd=tmp_path)
-    with pytest.raises(ConfigError, match="not writable"):
+    with pytest.raises(ConfigError, match="not a directory"):
         load_settings({"SPOTLAKE_STORE": str(blocker / "below")}, cwd=tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root bypasses directory permissions")
-def test_a_read_only_store_directory_is_refused(tmp_path: Path) -> None:
+def test_a_read_only_store_directory_is_a_store_failure_of_the_run_not_bad_input(tmp_path: Path) -> None:
+    # Issue 14.3: the run finds it when it takes the lease (exit 1, one alert), see
+    # tests/scripts/test_run_collection_lease.py; the settings themselves are valid.
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    with pytest.raises(ConfigError, match="not writable"):
-        load_settings({"SPOTLAKE_STORE": str(locked / "data")}, cwd=tmp_path)
+    assert load_settings({"SPOTLAKE_STORE": str(locked / "data")}, cwd=tmp_path).store.root == locked / "data"
+
+
+def test_the_lease_lifetime_follows_the_job_timeout() -> None:
+    base = {"SPOTLAKE_AZURE_EMULATOR": "1"}
+    settings = load_settings(base, cwd=Path("/tmp"))
+    assert (settings.job_timeout_seconds, settings.lease_ttl_seconds) == (540, 570)  # Terraform's 540 s + 30 s
+    settings = load_settings({**base, "SPOTLAKE_JOB_TIMEOUT": "300"}, cwd=Path("/tmp"))
+    assert settings.lease_ttl_seconds == 330
+    settings = load_settings({**base, "SPOTLAKE_JOB_TIMEOUT": "300", "SPOTLAKE_LEASE_TTL": "45"}, cwd=Path("/tmp"))
+    assert settings.lease_ttl_seconds == 45
+    with pytest.raises(ConfigError, match="SPOTLAKE_JOB_TIMEOUT"):
+        load_settings({**base, "SPOTLAKE_JOB_TIMEOUT": "soon"}, cwd=Path("/tmp"))
 
 
 def test_secrets_never_appear_in_the_settings_repr() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -14,10 +15,23 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.conftest import REPO_ROOT
-from utils.errors import ObjectNotFound, RunFailed
-from utils.lease import LeaseHeld, acquire, held, release
+from utils.errors import ObjectNotFound, RunFailed, StoreError
+from utils.lease import (
+    LeaseHeld,
+    acquire,
+    break_lease,
+    held,
+    holder_gone_reason,
+    holder_identity,
+    process_start_time,
+    release,
+    release_all_held,
+)
 from utils.settings import load_settings
 from utils.store import LocalStore, S3Store, open_store
 
@@ -361,3 +375,190 @@ def test_a_percent_encoded_file_url_store_writes_into_the_decoded_directory(tmp_
     open_store(settings).put_bytes("a/b.json", b"{}")
     assert (tmp_path / "my store" / "a" / "b.json").read_bytes() == b"{}"
     assert not (tmp_path / "my%20store").exists()
+
+
+# --- who holds a lease, and when it can be taken over at once (issues 13.3, 14.1) -------------------------
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    return int(proc.stdout)
+
+
+def test_a_lease_records_its_holder_process_host_and_batch_attempt(store) -> None:
+    env = {"AWS_BATCH_JOB_ID": "job-7", "AWS_BATCH_JOB_ATTEMPT": "2"}
+    lease = acquire(store, "run", 600, pid=os.getpid(), slot="2025-12-13T13:10:00Z", env=env)
+    recorded = json.loads(store.get_bytes(lease.key))
+    assert recorded["host"] == socket.gethostname() and recorded["pid"] == os.getpid()
+    assert recorded["pid_start"] == process_start_time(os.getpid()) != ""
+    assert (recorded["batch_job_id"], recorded["batch_attempt"], recorded["slot"]) == ("job-7", "2",
+                                                                                      "2025-12-13T13:10:00Z")
+    release(store, lease)
+
+
+def test_a_dead_holder_on_this_host_is_taken_over_at_once_on_a_local_store_only(store, caplog) -> None:
+    dead = _dead_pid()
+    acquire(store, "run", 600, holder="crashed", pid=dead)
+    if isinstance(store, LocalStore):
+        lease = acquire(store, "run", 600, holder="next")
+        assert json.loads(store.get_bytes(lease.key))["holder"] == "next"
+        assert f"took over lease run from crashed at once: its process {dead} on this host is dead" in caplog.text
+    else:  # S3 is shared between hosts: this host cannot know the holder is gone; the TTL decides
+        with pytest.raises(LeaseHeld, match="held by crashed"):
+            acquire(store, "run", 600, holder="next")
+
+
+def test_a_live_holder_keeps_its_lease_until_its_process_dies(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        acquire(store, "merge", 600, holder="alive", pid=holder.pid)
+        with pytest.raises(LeaseHeld, match="held by alive"):
+            acquire(store, "merge", 600, holder="next")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert acquire(store, "merge", 600, holder="next").holder == "next"
+
+
+def test_a_reused_pid_another_boot_or_another_host(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    me = holder_identity()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        def lease_of(**fields: object) -> None:
+            payload = {**me, "holder": "old", "expires_at": 4e9, "pid": live.pid,
+                       "pid_start": process_start_time(live.pid), **fields}  # fmt: skip
+            store.put_bytes("locks/azure/run.json", json.dumps(payload).encode())
+
+        lease_of(pid_start="1")  # the pid now belongs to a process started at another time: the holder is gone
+        assert acquire(store, "run", 600, holder="a").holder == "a"
+        lease_of(boot_id="another-boot")
+        assert acquire(store, "run", 600, holder="b").holder == "b"
+        lease_of()  # the live process itself holds it
+        with pytest.raises(LeaseHeld):
+            acquire(store, "run", 600, holder="c")
+        lease_of(host="another-host", pid=_dead_pid())  # another machine's pid says nothing here
+        with pytest.raises(LeaseHeld):
+            acquire(store, "run", 600, holder="c")
+        lease_of(pid_ns="pid:[1]", pid=_dead_pid())  # another pid namespace (a container) on this host
+        with pytest.raises(LeaseHeld):
+            acquire(store, "run", 600, holder="c")
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_later_attempt_of_the_same_batch_job_takes_the_lease_over_on_every_backend(store) -> None:
+    first = {"AWS_BATCH_JOB_ID": "job-1", "AWS_BATCH_JOB_ATTEMPT": "1"}
+    acquire(store, "sps-state", 600, holder="attempt-1", env=first, pid=1)
+    with pytest.raises(LeaseHeld):  # the next slot's job: another job id
+        acquire(store, "sps-state", 600, env={"AWS_BATCH_JOB_ID": "job-2", "AWS_BATCH_JOB_ATTEMPT": "1"}, pid=1)
+    with pytest.raises(LeaseHeld):  # the same attempt again is not a retry
+        acquire(store, "sps-state", 600, env=first, pid=1)
+    retry = acquire(store, "sps-state", 600, holder="attempt-2", pid=1,
+                    env={"AWS_BATCH_JOB_ID": "job-1", "AWS_BATCH_JOB_ATTEMPT": "2"})  # fmt: skip
+    assert json.loads(store.get_bytes(retry.key))["holder"] == "attempt-2"
+    release(store, retry)
+
+
+_IDENTITY = st.fixed_dictionaries({
+    "host": st.sampled_from(["h1", "h2"]), "boot_id": st.sampled_from(["b1", "b2", ""]),
+    "pid_ns": st.sampled_from(["n1", "n2"]), "pid": st.integers(1, 4_000_000),
+    "batch_job_id": st.sampled_from(["", "j1", "j2"]), "batch_attempt": st.sampled_from(["", "1", "2", "x"]),
+})  # fmt: skip
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(current=_IDENTITY, me=_IDENTITY)
+def test_on_a_shared_store_only_an_earlier_attempt_of_the_same_job_is_ever_taken_over(current, me) -> None:
+    reason = holder_gone_reason(current, me, local_store=False)
+    earlier_attempt = (current["batch_job_id"] != "" and current["batch_job_id"] == me["batch_job_id"]
+                       and current["batch_attempt"].isdigit() and me["batch_attempt"].isdigit()
+                       and int(current["batch_attempt"]) < int(me["batch_attempt"]))  # fmt: skip
+    assert bool(reason) == earlier_attempt
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(current=_IDENTITY, me=_IDENTITY)
+def test_on_a_local_store_another_machine_or_namespace_is_never_judged_by_its_pid(current, me) -> None:
+    reason = holder_gone_reason(current, me, local_store=True)
+    if reason and "AWS Batch" not in reason:
+        assert current["host"] == me["host"]
+        assert "rebooted" in reason or (current["boot_id"] == me["boot_id"] != "" and current["pid_ns"] == me["pid_ns"])
+
+
+def test_break_removes_a_lease_on_purpose_and_only_the_named_holders(store) -> None:
+    assert break_lease(store, "run") is None  # nothing to break
+    acquire(store, "run", 600, holder="stuck", pid=1)
+    with pytest.raises(LeaseHeld, match="held by stuck, not other"):
+        break_lease(store, "run", holder="other")
+    assert break_lease(store, "run", holder="stuck")["holder"] == "stuck"
+    assert not store.exists("locks/azure/run.json")
+    assert acquire(store, "run", 600, holder="fresh").holder == "fresh"
+
+
+def test_a_process_stopped_by_a_signal_releases_every_lease_it_still_holds(store) -> None:
+    first, second = acquire(store, "merge", 600), acquire(store, "sps-state", 600)
+    assert release_all_held("test") >= 2
+    assert not store.exists(first.key) and not store.exists(second.key)
+
+
+# --- store failures are StoreError naming the cause, never a held lease (issue 14.3) ----------------------
+
+
+def test_a_failing_local_store_raises_store_error_naming_the_errno(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "locks").write_text("a file where a directory should be")
+    with pytest.raises(StoreError, match=r"store write .*locks/azure/run.json failed: (ENOTDIR|EEXIST)"):
+        acquire(store, "run", 600)
+    with pytest.raises(StoreError, match=r"ENOTDIR|EEXIST"):
+        store.put_bytes("locks/azure/x.json", b"{}")
+    assert store.exists("locks/azure/x.json") is False
+    assert isinstance(StoreError("x"), RunFailed)  # exit 1 and the run's one alert
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root bypasses directory permissions")
+def test_a_read_only_local_store_raises_store_error(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    root.chmod(0o500)
+    with pytest.raises(StoreError, match="EACCES"):
+        acquire(LocalStore(root), "run", 600)
+
+
+def test_a_missing_bucket_is_a_store_error_not_a_held_lease(moto_endpoint: str) -> None:
+    store = S3Store(_s3_client(moto_endpoint), "no-such-bucket-here")
+    with pytest.raises(StoreError, match="NoSuchBucket") as info:
+        acquire(store, "run", 600)
+    assert not isinstance(info.value, LeaseHeld)
+
+
+def test_stale_temp_files_of_killed_writers_are_removed_and_fresh_ones_kept(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("latest_data/latest_azure.json", b"[]")
+    stale = tmp_path / "store" / "latest_data" / ".latest_azure.json.abc123.tmp"
+    fresh = tmp_path / "store" / "latest_data" / ".latest_azure.json.def456.tmp"
+    lock = tmp_path / "store" / "latest_data" / ".latest_azure.json.cas-lock"
+    for path in (stale, fresh, lock):
+        path.write_bytes(b"partial")
+    os.utime(stale, (1_000_000, 1_000_000))
+    assert store.remove_stale_temp_files(600) == 1
+    assert not stale.exists() and fresh.exists() and lock.exists()  # a lock file another process may hold stays
+    assert store.list_keys("latest_data/") == ["latest_data/latest_azure.json"]
+
+
+def test_an_expired_lease_whose_holder_still_runs_on_this_host_is_not_taken_over(tmp_path: Path) -> None:
+    # A local run that outlived its lease lifetime must not be overlapped; once it is gone, the lease is free.
+    store = LocalStore(tmp_path / "store")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        acquire(store, "run", 60, holder="slow-run", pid=holder.pid, clock=lambda: 1_000_000.0)
+        with pytest.raises(LeaseHeld, match=f"expired .* ago but its process {holder.pid} on this host is still"):
+            acquire(store, "run", 60, holder="next")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert acquire(store, "run", 60, holder="next").holder == "next"

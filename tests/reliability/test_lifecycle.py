@@ -1,0 +1,38 @@
+"""Lifecycle cells (issues 13.3, 14.1-14.3) end to end through the real scripts/run_collection.sh: a subset
+within `make test`'s budget — SIGTERM to PID 1 while the merge holds its lease, a Batch retry after kill -9
+while the SPS collector holds its lease, a read-only store before and during the run. Every cell (SIGTERM
+at each phase, kill -9 at each phase) is in `bench/fault_matrix.py`, which prints the matrix; see
+tests/reliability/lifecycle.py for what each cell requires."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.harness import World
+from tests.reliability.lifecycle import lifecycle_cells, run_lifecycle_cell
+from tests.reliability.matrix import References
+
+# A cell makes two or three full runs (the faulted one, a refused one, the rerun): more than the suite's
+# per-test 300 s when the machine is loaded (each run has its own 300 s limit in the harness).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+CELLS = {cell.id: cell for cell in lifecycle_cells()}
+SUBSET = (
+    "SIGTERM to PID 1-merge-signal",
+    "kill -9 + Batch retry-collect-crash",
+    "read-only store-before run-store",
+    "read-only store-mid run-store",
+)
+
+
+def test_the_subset_names_existing_cells() -> None:
+    assert set(SUBSET) <= set(CELLS)
+
+
+@pytest.mark.parametrize("cell_id", SUBSET)
+def test_a_stopped_killed_or_storeless_run_releases_what_it_holds_and_the_next_run_converges(
+    cell_id: str, fault_world: World, references: References
+) -> None:
+    result = run_lifecycle_cell(fault_world, references, CELLS[cell_id])
+    log_tail = result.faulted.stderr[-4000:] if result.faulted else ""
+    assert result.problems == [], f"{cell_id}: {result.outcome}: {result.problems}\n{log_tail}"
