@@ -91,4 +91,4 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entry("slot_order", build_parser(), main))
+    sys.exit(run_entry("slot_order", build_parser(), main, azure_credential=False))

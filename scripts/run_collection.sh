@@ -622,6 +622,8 @@ spotlake::run::main() {
   spotlake::run::resolve_slot "${1:-}"
   spotlake::run::probe_settings
   ALERT_ARMED=1
+  # From here the run sends the one alert; its helpers and children only log (SPEC section 8: one alert).
+  export SPOTLAKE_ALERT_OWNER=orchestrator
   spotlake::trap::add spotlake::run::final_verdict
   spotlake::log::info "run ${SLOT}: store ${SETTING[STORE]}, time series ${SETTING[TIMESERIES]}," \
     "metrics ${SETTING[METRICS]}, emulator ${SETTING[EMULATOR_ENABLED]}"
@@ -636,7 +638,6 @@ spotlake::run::main() {
     EMULATOR_URL="${SETTING[EMULATOR_URL]}"
   fi
 
-  export SPOTLAKE_ALERT_OWNER=orchestrator
   # A private handoff (fresh, in this run's scratch directory): another run on this host, for another store
   # or not, can neither remove nor replace it. SETTING[SPS_KEY_FILE] gets the checked key after the sweep.
   HANDOFF="${WORK_DIR}/sps_key.txt"

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     args = _parser().parse_args(argv)
     log = setup_logging("run")
     try:
-        settings = load_settings(os.environ if env is None else env)
+        settings = load_settings(os.environ if env is None else env, azure_credential=False)  # never calls Azure
         store = open_store(settings)
         if args.command == "acquire":
             try:

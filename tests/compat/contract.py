@@ -81,6 +81,10 @@ TIMESTREAM_SCORE_VALUES = {"3", "2", "1", "-1"}
 TABLE_COLUMNS = (*TIMESTREAM_DIMENSIONS, "RegionCode", "DesiredCount", "OndemandPrice", "SpotPrice", "Savings",
                  "IF", "T2", "T3", "Score")  # fmt: skip
 
+# Our extras, added beside SpotLake's shape and never instead of it: the VM specs (issue 16) follow the
+# public columns in the CSV archive and the SQLite / Parquet sinks; never in the latest JSON or Timestream.
+EXTRA_SPEC_COLUMNS = ("vCPUs", "MemoryGiB", "GPUs", "Architecture", "SpotPricePerVcpu")
+
 # CloudWatch Logs (Collection-Data-Count / Azure-Count): one event per slot, this message exactly.
 CLOUDWATCH_MESSAGE_RE = re.compile(r"^AZUREONDEMAND: (\d+) AZURESPOT: (\d+) AZUREIF: (\d+) AZURESPS: (\d+)$")
 

@@ -32,6 +32,7 @@ from tests.compat.contract import (
     ASSOCIATION_VALUE_KEYS,
     CLOUDWATCH_MESSAGE_RE,
     DISPLAY_LOCATION_RE,
+    EXTRA_SPEC_COLUMNS,
     PUBLIC_COLUMNS,
     SELECTOR_KEYS,
     TABLE_COLUMNS,
@@ -183,8 +184,8 @@ def test_every_latest_json_record_keeps_the_contract(aws_outputs: Outputs) -> No
 
 def test_every_archive_row_keeps_the_contract_with_the_same_values_as_the_json(aws_outputs: Outputs) -> None:
     archive = aws_outputs.archive(SLOTS[-1])
-    assert tuple(archive.columns) == PUBLIC_COLUMNS
-    rows = [csv_row_as_json_types(r) for r in archive.to_dict(orient="records")]
+    assert tuple(archive.columns) == (*PUBLIC_COLUMNS, *EXTRA_SPEC_COLUMNS)  # extras after SpotLake's columns
+    rows = [csv_row_as_json_types(r) for r in archive[list(PUBLIC_COLUMNS)].to_dict(orient="records")]
     assert [p for row in rows for p in row_problems(row)] == []
     assert rows == aws_outputs.json("latest_data/latest_azure.json")
     assert aws_outputs.archive(SLOTS[0])["Time"].eq(SLOTS[0].strftime("%Y-%m-%d %H:%M:%S")).all()
@@ -244,7 +245,7 @@ def test_the_cloudwatch_stream_holds_one_spotlake_line_per_slot_stamped_with_the
 def test_the_sqlite_table_has_the_contract_columns_and_the_readme_query_finds_us_east(sqlite_store: Path) -> None:
     with sqlite3.connect(sqlite_store / "timeseries.db") as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(azure_timeseries)")]
-        assert set(columns) == {*TABLE_COLUMNS, "time"}
+        assert set(columns) == {*TABLE_COLUMNS, *EXTRA_SPEC_COLUMNS, "time"}
         pairs = db.execute("SELECT DISTINCT Region, RegionCode FROM azure_timeseries").fetchall()
         with working_directory(sqlite_store.parent):
             query = readme_block('sqlite3 spotlake-data/timeseries.db "', '"')
@@ -264,7 +265,7 @@ def test_the_parquet_sink_has_the_contract_columns_and_the_readme_duckdb_query_r
     files = sorted((parquet_store / "timeseries" / "azure").rglob("*.parquet"))
     assert files
     for path in files:
-        assert list(pd.read_parquet(path).columns) == [*TABLE_COLUMNS, "time"]
+        assert list(pd.read_parquet(path).columns) == [*TABLE_COLUMNS, *EXTRA_SPEC_COLUMNS, "time"]
     query = readme_block("`SELECT time, Region, SpotPrice FROM read_parquet(", "`")
     with working_directory(parquet_store.parent):
         rows = duckdb.sql("SELECT Region FROM (SELECT time, Region, SpotPrice FROM read_parquet(" + query.rstrip(";")

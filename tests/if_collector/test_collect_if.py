@@ -138,7 +138,7 @@ def auth_table(moto_endpoint: str) -> str:
 
 def dynamodb_env(base_env: dict[str, str], endpoint: str) -> dict[str, str]:
     return {**base_env, "SPOTLAKE_AZURE_EMULATOR": "0", "AZURE_AUTH_TABLE": "AzureAuth",
-            "AWS_ENDPOINT_URL": endpoint, "SPOTLAKE_HTTP_TIMEOUT": "0.5"}
+            "AWS_ENDPOINT_URL": endpoint, "SPOTLAKE_HTTP_TIMEOUT": "2"}
 
 
 def test_a_missing_dynamodb_credential_item_fails_with_a_clear_error(

@@ -18,7 +18,7 @@ from utils.store_io import read_parquet
 EDGE_CATALOG = Path(__file__).resolve().parent / "data" / "edge_catalog.csv"
 SLOT_TEXT = "2025-12-13 13:00"
 FAULT_KINDS = ("429", "500", "502", "503", "reset", "slow", "truncated", "malformed", "empty")
-HTTP_TIMEOUT = "0.5"
+HTTP_TIMEOUT = "1.5"  # a healthy emulator answer on a loaded machine stays well inside it
 
 
 def fast_policy(max_attempts: int = 4) -> RetryPolicy:
@@ -28,7 +28,7 @@ def fast_policy(max_attempts: int = 4) -> RetryPolicy:
 
 def fault_spec(api: str, kind: str, recoverable: bool) -> str:
     """A recoverable fault hits two early calls; a persistent one hits every call."""
-    param = "(2)" if kind == "slow" else ""
+    param = "(4)" if kind == "slow" else ""  # longer than HTTP_TIMEOUT: the client must time out
     return f"{api}:{kind}{param}@calls=2,3" if recoverable else f"{api}:{kind}{param}"
 
 

@@ -115,9 +115,10 @@ def test_a_failing_store_before_the_run_is_a_run_failure_naming_the_store_error(
 
 
 def test_a_store_that_fails_mid_run_fails_the_run_with_one_alert_and_releases_the_lease(tmp_path: Path) -> None:
-    # The lease is taken, then every raw-data write fails (a file where rawdata/ should be).
-    (tmp_path / "store").mkdir()
-    (tmp_path / "store" / "rawdata").write_text("not a directory")
+    # The lease is taken and the slot order checked, then the price collector's raw-data write fails (a file
+    # where its folder should be).
+    (tmp_path / "store" / "rawdata" / "azure").mkdir(parents=True)
+    (tmp_path / "store" / "rawdata" / "azure" / "spot_price").write_text("not a directory")
     with capture_server() as hook:
         run = run_script(local_env(tmp_path, error_notification_slack_webhook_url=hook.url), "2025-12-13 13:00")
         alerts = list(hook.bodies)
