@@ -196,33 +196,30 @@ def table_json(table: pd.DataFrame) -> str:
 
 def _svg(figure: Any) -> str:
     """A matplotlib figure as inline SVG (no XML prolog, text as text, deterministic ids)."""
-    import matplotlib.pyplot as plt
-
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
 
-def _pyplot() -> Any:
+def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Any, Any]:
+    """(figure, axes) like ``pyplot.subplots``, on a plain ``Figure``: no pyplot, no GUI backend, no global
+    figure registry to close (and about 0.4 s less import per merge)."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "spotlake", "font.size": 9,
                                 "axes.spines.top": False, "axes.spines.right": False})  # fmt: skip
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(*args, **kwargs)
 
 
 def history_chart(history: pd.DataFrame, size: str, region: str, display: str, slot: datetime) -> str:
     """Spot price (top) and score per zone (bottom) of one size in one region, as step lines that hold
     each recorded value until the next record, up to ``slot``."""
-    plt = _pyplot()
     rows = history[(history["InstanceType"] == size) & ((history["RegionCode"] == region)
                                                         | (history["Region"] == region))]  # fmt: skip
-    figure, (price_axis, score_axis) = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True,
+    figure, (price_axis, score_axis) = _subplots(2, 1, figsize=(8, 4.2), sharex=True,
                                                    gridspec_kw={"height_ratios": [3, 2]})  # fmt: skip
     end = pd.Timestamp(slot)
     for zone_name, zone_rows in rows.groupby("AvailabilityZone", sort=True):
@@ -243,11 +240,10 @@ def history_chart(history: pd.DataFrame, size: str, region: str, display: str, s
 
 def score_mix_chart(merged: pd.DataFrame) -> str:
     """Rows per region by latest score (High / Medium / Low / no score), stacked horizontal bars."""
-    plt = _pyplot()
     labels = merged["Score"].map(SCORE_LABELS).fillna("no score")
     region = merged["RegionName"].where(merged["RegionName"].notna(), merged["Region"]).astype(str)
     counts = pd.crosstab(region, labels).reindex(columns=list(SCORE_COLOURS), fill_value=0).sort_index(ascending=False)
-    figure, axis = plt.subplots(figsize=(8, 0.9 + 0.2 * len(counts)))
+    figure, axis = _subplots(figsize=(8, 0.9 + 0.2 * len(counts)))
     left = np.zeros(len(counts))
     for label, colour in SCORE_COLOURS.items():
         axis.barh(counts.index, counts[label], left=left, color=colour, label=label, height=0.75)
@@ -261,13 +257,12 @@ def score_mix_chart(merged: pd.DataFrame) -> str:
 
 def savings_chart(merged: pd.DataFrame) -> str:
     """Spot savings against on-demand by IF score (box per IF value, whiskers 5-95 %), one point per pair."""
-    plt = _pyplot()
     pairs = merged.drop_duplicates(["InstanceTier", "InstanceType", "Region"])
     pairs = pairs[pairs["Savings"].notna()]
     groups = [(value, pairs.loc[pairs["IF"] == value, "Savings"].to_numpy()) for value in (1.0, 1.5, 2.0, 2.5, 3.0)]
     groups.append((None, pairs.loc[pairs["IF"].isna(), "Savings"].to_numpy()))
     groups = [(v, s) for v, s in groups if len(s)]
-    figure, axis = plt.subplots(figsize=(8, 3.4))
+    figure, axis = _subplots(figsize=(8, 3.4))
     labels = [("no IF" if v is None else f"IF {v:g}") + f"\n{len(s)} pairs" for v, s in groups]
     axis.boxplot([s for _, s in groups], tick_labels=labels, whis=(5, 95), showfliers=False)
     axis.set_ylabel("savings vs on-demand, %")
@@ -277,8 +272,7 @@ def savings_chart(merged: pd.DataFrame) -> str:
 
 def durations_chart(runs: pd.DataFrame) -> str:
     """Seconds per phase of the runs of the last 24 h."""
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(8, 3))
+    figure, axis = _subplots(figsize=(8, 3))
     for phase, rows in runs.sort_values("slot").groupby("phase", sort=True):
         axis.plot(rows["slot"], pd.to_numeric(rows["seconds"], errors="coerce"), marker="o", markersize=3,
                   label=str(phase))  # fmt: skip
