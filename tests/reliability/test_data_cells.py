@@ -12,10 +12,10 @@ from tests.reliability.matrix import References
 
 pytestmark = pytest.mark.slow
 
-# Two of the four cells keep `make test` within its budget (each cell is 2-4 runs of the whole script); the
-# other two (unasked pairs, size gone) vary the same code paths, are covered in process by tests/sps, and run
-# end to end in bench/fault_matrix.py.
-SUBSET = ("data-casing-sps", "data-gone-region")
+# One of the four cells keeps `make test` within its budget (each cell is 2-4 runs of the whole script); the
+# others (unasked pairs, a region or size gone for a slot: learned invalid values expire and are learned only
+# from a 400 naming them) are covered in process by tests/sps and run end to end in bench/fault_matrix.py.
+SUBSET = ("data-casing-sps",)
 
 
 @pytest.mark.parametrize("cell", [c for c in DATA_CELLS if c.id in SUBSET], ids=list(SUBSET))
