@@ -7,6 +7,7 @@ bundled emulator.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,18 @@ def sqlite_real_run(tmp_path_factory: pytest.TempPathFactory):
     from tests.query.runs import multi_slot_run
 
     return multi_slot_run(tmp_path_factory.mktemp("usedata-sqlite"), "sqlite")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a worker whose ``xdist_group`` marks are not honoured: pytest-xdist tags each grouped item's node
+    id with ``@group`` for ``--dist loadgroup``, and when a pytest release stops taking that tag (pytest 9 did)
+    the groups spread over every worker, which then rebuild the groups' session fixtures: slower, silently."""
+    if not config.getoption("loadgroup", default=False):
+        return
+    untagged = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if untagged:
+        message = (f"--dist loadgroup: {len(untagged)} items of an xdist_group are not tagged with it (first: "
+                   f"{untagged[0]}); this pytest and pytest-xdist do not work together, see requirements-dev.txt")
+        sys.__stderr__.write(f"error: {message}\n")  # a worker's UsageError reaches the terminal only as a crash
+        raise pytest.UsageError(message)
