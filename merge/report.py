@@ -5,10 +5,10 @@ durations and failures of the last 24 h from the monitoring objects), the latest
 sortable table with CSV export, and charts: spot price and score history of a chosen size/region (per
 zone), the score mix per region, savings against IF, and the run durations.
 
-Self-contained: charts are matplotlib figures rendered to inline SVG (text kept as text, no fonts or
+Self-contained: charts are inline SVG written by ``merge/svg_charts.py`` (text kept as text, no fonts or
 images fetched), the table data is embedded JSON and the table code is a small inline script; nothing is
 loaded from the network, so the page opens offline. Size: the table holds one row per (tier, size, region)
-(price, savings and IF are per pair; the zones' scores are folded into one cell), about 2 MB for the
+(price, savings and IF are per pair; the zones' scores are folded into one cell), about 2.4 MB for the
 bundled world catalog (``bench/bench_report.py``), under the 5 MB budget.
 
 ``gather_inputs`` does the I/O (state summary, SPS run, monitoring, history from the sink); ``render``
@@ -19,7 +19,6 @@ the run's data commit.
 from __future__ import annotations
 
 import html
-import io
 import json
 import logging
 import time
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from merge import svg_charts
 from utils.constants import MONITORING_PREFIX, sps_saved_key
 from utils.errors import CorruptObject, ObjectNotFound, SpotlakeError
 from utils.query import HistoryQuery, read_history
@@ -194,65 +194,36 @@ def table_json(table: pd.DataFrame) -> str:
     return text.replace("</", "<\\/")
 
 
-def _svg(figure: Any) -> str:
-    """A matplotlib figure as inline SVG (no XML prolog, text as text, deterministic ids)."""
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
-
-
-def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Any, Any]:
-    """(figure, axes) like ``pyplot.subplots``, on a plain ``Figure``: no pyplot, no GUI backend, no global
-    figure registry to close (and about 0.4 s less import per merge)."""
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "spotlake", "font.size": 9,
-                                "axes.spines.top": False, "axes.spines.right": False})  # fmt: skip
-    figure = Figure(figsize=figsize)
-    return figure, figure.subplots(*args, **kwargs)
-
-
 def history_chart(history: pd.DataFrame, size: str, region: str, display: str, slot: datetime) -> str:
     """Spot price (top) and score per zone (bottom) of one size in one region, as step lines that hold
     each recorded value until the next record, up to ``slot``."""
     rows = history[(history["InstanceType"] == size) & ((history["RegionCode"] == region)
                                                         | (history["Region"] == region))]  # fmt: skip
-    figure, (price_axis, score_axis) = _subplots(2, 1, figsize=(8, 4.2), sharex=True,
-                                                   gridspec_kw={"height_ratios": [3, 2]})  # fmt: skip
-    end = pd.Timestamp(slot)
-    for zone_name, zone_rows in rows.groupby("AvailabilityZone", sort=True):
-        times = pd.concat([zone_rows["time"], pd.Series([end])], ignore_index=True)
-        prices = pd.concat([zone_rows["SpotPrice"], zone_rows["SpotPrice"].iloc[-1:]], ignore_index=True)
-        scores = pd.concat([zone_rows["Score"], zone_rows["Score"].iloc[-1:]], ignore_index=True)
-        price_axis.step(times, prices, where="post", label=f"zone {zone_name}")
-        score_axis.step(times, scores, where="post", label=f"zone {zone_name}")
-    price_axis.set_ylabel("spot USD/h")
-    price_axis.set_title(f"{size} in {display} ({region}): spot price and placement score")
-    price_axis.legend(loc="upper left", fontsize=7, ncols=4, frameon=False)
-    score_axis.set_yticks([1, 2, 3], ["Low", "Medium", "High"])
-    score_axis.set_ylim(0.5, 3.5)
-    score_axis.set_xlabel("UTC")
-    figure.autofmt_xdate()
-    return _svg(figure)
+    prices: list[svg_charts.Series] = []
+    scores: list[svg_charts.Series] = []
+    for index, (zone_name, zone_rows) in enumerate(rows.groupby("AvailabilityZone", sort=True)):
+        label, colour = f"zone {zone_name}", svg_charts.PALETTE[index % len(svg_charts.PALETTE)]
+        prices.append(svg_charts.Series(label, zone_rows["time"], zone_rows["SpotPrice"], colour))
+        scores.append(svg_charts.Series(label, zone_rows["time"], zone_rows["Score"], colour))
+    start = rows["time"].min() if len(rows) else slot
+    return svg_charts.time_chart(
+        [svg_charts.Panel(prices, y_label="spot USD/h", style="step", weight=3),
+         svg_charts.Panel(scores, style="step", y_ticks=[(1, "Low"), (2, "Medium"), (3, "High")],
+                          y_range=(0.5, 3.5), weight=2)],
+        title=f"{size} in {display} ({region}): spot price and placement score",
+        x_range=(start, pd.Timestamp(slot)), x_label="UTC", height=420,
+    )  # fmt: skip
 
 
 def score_mix_chart(merged: pd.DataFrame) -> str:
     """Rows per region by latest score (High / Medium / Low / no score), stacked horizontal bars."""
     labels = merged["Score"].map(SCORE_LABELS).fillna("no score")
     region = merged["RegionName"].where(merged["RegionName"].notna(), merged["Region"]).astype(str)
-    counts = pd.crosstab(region, labels).reindex(columns=list(SCORE_COLOURS), fill_value=0).sort_index(ascending=False)
-    figure, axis = _subplots(figsize=(8, 0.9 + 0.2 * len(counts)))
-    left = np.zeros(len(counts))
-    for label, colour in SCORE_COLOURS.items():
-        axis.barh(counts.index, counts[label], left=left, color=colour, label=label, height=0.75)
-        left += counts[label].to_numpy()
-    axis.set_xlabel("rows (size x zone) by latest placement score")
-    axis.set_title("Score mix per region")
-    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
-    axis.margins(y=0.01)
-    return _svg(figure)
+    counts = pd.crosstab(region, labels).reindex(columns=list(SCORE_COLOURS), fill_value=0).sort_index()
+    return svg_charts.stacked_bar_chart(
+        counts.index.tolist(), [(label, colour, counts[label].to_numpy()) for label, colour in SCORE_COLOURS.items()],
+        title="Score mix per region", x_label="rows (size x zone) by latest placement score",
+    )
 
 
 def savings_chart(merged: pd.DataFrame) -> str:
@@ -262,28 +233,22 @@ def savings_chart(merged: pd.DataFrame) -> str:
     groups = [(value, pairs.loc[pairs["IF"] == value, "Savings"].to_numpy()) for value in (1.0, 1.5, 2.0, 2.5, 3.0)]
     groups.append((None, pairs.loc[pairs["IF"].isna(), "Savings"].to_numpy()))
     groups = [(v, s) for v, s in groups if len(s)]
-    figure, axis = _subplots(figsize=(8, 3.4))
     labels = [("no IF" if v is None else f"IF {v:g}") + f"\n{len(s)} pairs" for v, s in groups]
-    axis.boxplot([s for _, s in groups], tick_labels=labels, whis=(5, 95), showfliers=False)
-    axis.set_ylabel("savings vs on-demand, %")
-    axis.set_title("Savings against interruption frequency (IF 3.0 = evicted least)")
-    return _svg(figure)
+    return svg_charts.box_chart(list(zip(labels, [s for _, s in groups], strict=True)), whiskers=(5.0, 95.0),
+                                title="Savings against interruption frequency (IF 3.0 = evicted least)",
+                                y_label="savings vs on-demand, %")  # fmt: skip
 
 
 def durations_chart(runs: pd.DataFrame) -> str:
     """Seconds per phase of the runs of the last 24 h."""
-    figure, axis = _subplots(figsize=(8, 3))
-    for phase, rows in runs.sort_values("slot").groupby("phase", sort=True):
-        axis.plot(rows["slot"], pd.to_numeric(rows["seconds"], errors="coerce"), marker="o", markersize=3,
-                  label=str(phase))  # fmt: skip
-    end = pd.Timestamp(runs["slot"].max())
-    axis.set_xlim(end - MONITORING_WINDOW, end + timedelta(minutes=10))  # the window, also for a single run
-    axis.set_ylim(bottom=0)
-    axis.set_ylabel("seconds")
-    axis.set_title("Run durations, last 24 h")
-    axis.legend(loc="upper left", fontsize=7, ncols=5, frameon=False)
-    figure.autofmt_xdate()
-    return _svg(figure)
+    series = [svg_charts.Series(str(phase), rows["slot"], pd.to_numeric(rows["seconds"], errors="coerce"))
+              for phase, rows in runs.sort_values("slot").groupby("phase", sort=True)]  # fmt: skip
+    end = pd.Timestamp(runs["slot"].max()) if len(runs) else pd.NaT
+    # The window, also for a single run; y from 0.
+    window = None if pd.isna(end) else (end - MONITORING_WINDOW, end + timedelta(minutes=10))
+    return svg_charts.time_chart([svg_charts.Panel(series, y_label="seconds", markers=True, y_from_zero=True)],
+                                 title="Run durations, last 24 h", x_range=window, x_label="UTC",
+                                 height=300)  # fmt: skip
 
 
 def _fmt(value: Any) -> str:
