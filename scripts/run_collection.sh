@@ -78,7 +78,6 @@ readonly SPOTLAKE_PY
 readonly COLLECTORS=(sps if price)
 readonly EMULATOR_START_TIMEOUT=180  # seconds; the bundled world catalog loads in a few seconds
 readonly CHILD_STOP_GRACE=10         # seconds between SIGTERM and SIGKILL when stopping children
-readonly SAMPLER_STOP_WAIT=3         # seconds the memory sampler gets to notice its processes are gone
 
 # Run state, set by the functions below.
 SLOT=""                 # canonical slot, e.g. 2025-12-13T13:00:00Z
@@ -460,17 +459,15 @@ spotlake::run::start_sampler() {
 }
 
 # spotlake::run::stop_sampler PID
-# Reap the memory sampler: it stops by itself within one interval once its processes are gone; SIGTERM
-# (which it handles as a normal stop) only if it is still running after SAMPLER_STOP_WAIT seconds.
+# Stop the memory sampler once every process it samples has been reaped: SIGTERM, which it handles as a
+# normal stop (ending its current sleep at once), then reap it. 143 is a sampler still starting up (killed
+# before its handler was in place): it had nothing to sample, since its processes were already gone.
 spotlake::run::stop_sampler() {
-  local pid="$1" rc=0 deadline=$((SECONDS + SAMPLER_STOP_WAIT))
-  while kill -0 "${pid}" 2>/dev/null && ((SECONDS < deadline)); do
-    sleep 0.1
-  done
-  kill -TERM "${pid}" 2>/dev/null || true  # normally it has stopped already
+  local pid="$1" rc=0
+  kill -TERM "${pid}" 2>/dev/null || true  # it may have stopped by itself already
   wait "${pid}" || rc=$?
   unset "RUNNING[${pid}]"
-  if ((rc != 0)); then
+  if ((rc != 0 && rc != 143)); then
     # Memory samples are monitoring, not data: the run's outputs are complete without them.
     spotlake::log::warn "the memory sampler exited with ${rc}; peak memory may be incomplete"
   fi

@@ -6,8 +6,8 @@ Usage:
 
 Every ``interval`` seconds, appends one row ``time,component,rss_mb`` per component whose process is still
 alive: the resident set size of that process plus all its descendants (a collector's worker processes
-count toward it). Stops when every process has exited, or on SIGTERM/SIGINT. The header is written only
-when the file is new, so one file can hold the collect phase and the merge phase.
+count toward it). Stops when every process has exited, or on SIGTERM/SIGINT (at once between samples). The
+header is written only when the file is new, so one file can hold the collect phase and the merge phase.
 
 Exit codes: 0 ok; 2 bad usage.
 """
@@ -80,12 +80,21 @@ def sample_once(
     return rows
 
 
+class _Stop(Exception):
+    """Raised by the signal handler to end the sampler's sleep at once."""
+
+
 def run(out: Path, targets: dict[str, int], interval: float) -> None:
     stopping = False
+    sleeping = False
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
+        # Between samples the sleep is cut short (the orchestrator stops the sampler as soon as its processes
+        # are reaped and waits for it); while a sample is being written, the loop ends after it.
         nonlocal stopping
         stopping = True
+        if sleeping:
+            raise _Stop
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -98,7 +107,14 @@ def run(out: Path, targets: dict[str, int], interval: float) -> None:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             writer.writerows(sample_once(targets, tree_rss_mb, now))
             handle.flush()
-            time.sleep(interval)
+            try:
+                sleeping = True
+                if not stopping:
+                    time.sleep(interval)
+            except _Stop:
+                break
+            finally:
+                sleeping = False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,7 +85,8 @@ class EmulatorConfig:
 
 @dataclass(frozen=True)
 class RetryConfig:
-    """Backoff for transient Azure API faults (timeouts, 5xx, resets, unreadable bodies, 429 with a hint)."""
+    """Backoff for transient faults of the Azure APIs (timeouts, 5xx, resets, unreadable bodies, 429 with a hint)
+    and of Timestream writes (throttling, 5xx, rejected records)."""
 
     max_attempts: int = 5
     base_delay: float = 1.0  # seconds; retry n sleeps uniform(0, min(max_delay, base_delay * 2**(n-1)))

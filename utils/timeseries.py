@@ -408,6 +408,7 @@ class TimestreamSink:
         *,
         max_retries: int = 3,
         backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 30.0,
         sleep: Callable[[float], None] = time_module.sleep,
         version_clock: Callable[[], float] = time_module.time,
     ) -> None:
@@ -417,7 +418,12 @@ class TimestreamSink:
         self.version_clock = version_clock
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
         self.sleep = sleep
+
+    def _backoff(self, attempt: int) -> None:
+        """Sleep before retry ``attempt`` (1, 2, ...): the base doubled each time, capped."""
+        self.sleep(min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
         version = max(int(self.version_clock() * 1000), slot_epoch_ms(slot))
@@ -433,7 +439,7 @@ class TimestreamSink:
         reasons: dict[str, int] = {}
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                self._backoff(attempt)
             rejected = self._send(pending)
             if rejected is None:
                 return written + len(pending)
@@ -458,7 +464,7 @@ class TimestreamSink:
         """WriteRecords, retrying throttling/5xx; None when all were accepted, else the RejectedRecords list."""
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                self._backoff(attempt)
             try:
                 self.client.write_records(DatabaseName=self.database, TableName=self.table, Records=batch)
                 return None
@@ -532,7 +538,11 @@ def open_timeseries_sink(settings: Any, store: Store, *, timestream_client: Any 
             from utils.aws import aws_client
 
             timestream_client = aws_client("timestream-write", settings)
-        return TimestreamSink(timestream_client, config.database, config.table)
+        # The backoff of the settings (SPOTLAKE_RETRY_BASE_DELAY / _MAX_DELAY), as for every other remote call;
+        # the number of retries stays Timestream's own bound (rejected records are re-sent at most 3 times).
+        return TimestreamSink(timestream_client, config.database, config.table,
+                              backoff_seconds=settings.retry.base_delay,
+                              max_backoff_seconds=settings.retry.max_delay)  # fmt: skip
     if config.kind == "parquet":
         return ParquetSink(store)
     if config.kind == "none":

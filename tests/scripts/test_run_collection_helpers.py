@@ -187,6 +187,28 @@ def test_the_sampler_cli_writes_samples_until_its_process_exits(tmp_path: Path) 
     assert set(frame["component"]) == {"sleeper"}
 
 
+def test_sigterm_ends_the_samplers_sleep_at_once_and_keeps_its_samples(tmp_path: Path) -> None:
+    # The orchestrator stops the sampler with SIGTERM as soon as the sampled processes are reaped; with a
+    # 30 s interval, only an interrupted sleep lets it exit within a second.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    out = tmp_path / "memory.csv"
+    command = [sys.executable, "scripts/sample_memory.py", "--out", str(out), "--interval", "30", f"c={child.pid}"]
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 20
+        while (not out.exists() or len(out.read_text().splitlines()) < 2) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first sample is written: the sampler is now in its long sleep
+        stopped = time.monotonic()
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - stopped < 1.0
+    finally:
+        proc.kill()
+        child.kill()
+        child.wait()
+    assert pd.read_csv(out)["component"].tolist() == ["c"]
+
+
 # ---------------------------------------------------------------- store_monitoring.py
 
 

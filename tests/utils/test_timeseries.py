@@ -347,6 +347,22 @@ def test_persistently_rejected_records_raise_run_failed_with_counts_and_reasons(
     assert sleeps == [1.0, 2.0, 4.0]
 
 
+def test_the_sink_of_the_settings_backs_off_as_spotlake_retry_says(base_env: dict[str, str], tmp_path: Path) -> None:
+    # SPOTLAKE_RETRY_BASE_DELAY / _MAX_DELAY reach the Timestream sink too (doubling from the base, capped).
+    settings = load_settings({**base_env, "SPOTLAKE_TIMESERIES": "timestream://spotlake/azure",
+                              "SPOTLAKE_RETRY_BASE_DELAY": "0.25", "SPOTLAKE_RETRY_MAX_DELAY": "0.6"})  # fmt: skip
+    client = boto3.client("timestream-write", region_name="us-west-2", endpoint_url="http://127.0.0.1:9")
+    sink = open_timeseries_sink(settings, LocalStore(tmp_path), timestream_client=client)
+    sleeps: list[float] = []
+    sink.sleep = sleeps.append
+    with Stubber(client) as stubber:
+        for _ in range(4):
+            _reject(stubber, [{"RecordIndex": 0, "Reason": "Memory store is full"}])
+        with pytest.raises(RunFailed, match="still rejected after 3 retries"):
+            sink.write(change_records(1), SLOT)
+    assert sleeps == [0.25, 0.5, 0.6]
+
+
 def test_a_rejection_naming_an_existing_version_is_a_rejection_not_a_success(stubbed) -> None:
     # A stale value must never be kept silently: the sink reports it instead of counting it as written.
     sink, stubber, _sleeps = stubbed
