@@ -455,7 +455,8 @@ def error_statuses(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
 def verify_t2t3(store_root: Path, records: list[SlotRecord]) -> dict[str, int]:
     """Recompute T2/T3 from the raw SPS objects of the merged slots, in order, and compare after every slot
     with that slot's state snapshot, and at the end with the latest state; mismatches are summed."""
-    from merge.state import read_state, snapshot_key
+    from merge.snapshot_keys import snapshot_key
+    from merge.state import read_state
     from utils.constants import sps_key
     from utils.store import LocalStore
     from utils.store_io import read_parquet

@@ -37,7 +37,8 @@ from merge.inputs import find_sps_key, load_inputs
 from merge.join import build_merged
 from merge.report import publish_report
 from merge.slot_order import COMMITTED, slot_status
-from merge.state import BaseState, snapshot_key, state_bytes
+from merge.snapshot_keys import snapshot_key
+from merge.state import BaseState, state_bytes
 from merge.upload_data import Publication, publish
 from utils.constants import SPS_PREFIX, parse_sps_key
 from utils.entrypoint import add_timestamp_argument, describe_settings, run_entry

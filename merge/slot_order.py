@@ -31,7 +31,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run as a script by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from merge.state import list_snapshots
+from merge.snapshot_keys import list_snapshots
 from utils.constants import SPS_METADATA_KEY
 from utils.entrypoint import add_timestamp_argument, run_entry
 from utils.errors import CorruptObject, ObjectNotFound, UsageError

@@ -25,9 +25,8 @@ crashed just before replacing ``LATEST_STATE_KEY``. When no snapshot exists
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -36,16 +35,15 @@ from pandas.api.types import union_categoricals
 from merge.compare_data import OBSERVATION_COLUMNS, OBSERVATION_DTYPES, empty_observations
 from merge.join import empty_merged, normalise_merged
 from merge.keys import contains, first_occurrence, key_codes, text_categorical
+from merge.snapshot_keys import list_snapshots
 from utils.constants import LATEST_STATE_KEY, MERGED_COLUMNS, ROW_KEY_COLUMNS
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.store import Store
 from utils.store_io import frame_to_parquet_bytes, read_parquet
-from utils.timestamps import slot_date_path, slot_hhmm
 from utils.vm_specs import spec_columns_in
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_PREFIX = "latest_data/azure/states"
 SUMMARY_KEY = "latest_data/azure/last_merge_summary.json"
 SNAPSHOT_RETENTION = timedelta(hours=48)
 KIND_MERGED = "merged"
@@ -54,7 +52,6 @@ KIND_PUBLISHED = "published"
 KINDS = (KIND_MERGED, KIND_OBSERVATION, KIND_PUBLISHED)
 STATE_COLUMNS = ["Kind", *MERGED_COLUMNS]
 CATEGORICAL_STATE_COLUMNS = ROW_KEY_COLUMNS
-_SNAPSHOT_RE = re.compile(re.escape(SNAPSHOT_PREFIX) + r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})-(\d{2})\.parquet$")
 
 
 @dataclass(frozen=True)
@@ -65,18 +62,6 @@ class BaseState:
     slot: datetime | None
     merged: pd.DataFrame
     observations: pd.DataFrame
-
-
-def snapshot_key(slot: datetime) -> str:
-    return f"{SNAPSHOT_PREFIX}/{slot_date_path(slot)}/{slot_hhmm(slot)}.parquet"
-
-
-def snapshot_slot(key: str) -> datetime | None:
-    match = _SNAPSHOT_RE.match(key)
-    if match is None:
-        return None
-    year, month, day, hour, minute = (int(g) for g in match.groups())
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def state_bytes(merged: pd.DataFrame, observations: pd.DataFrame) -> bytes:
@@ -149,16 +134,6 @@ def with_published_points(merged: pd.DataFrame, observations: pd.DataFrame) -> p
 
 def read_state(store: Store, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return split_state(read_parquet(store, key), key)
-
-
-def list_snapshots(store: Store) -> list[tuple[datetime, str]]:
-    """(slot, key) of every stored snapshot, oldest first."""
-    found = []
-    for key in store.list_keys(f"{SNAPSHOT_PREFIX}/"):
-        slot = snapshot_slot(key)
-        if slot is not None:
-            found.append((slot, key))
-    return sorted(found)
 
 
 def load_base_state(store: Store, slot: datetime) -> BaseState:

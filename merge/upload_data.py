@@ -46,7 +46,8 @@ from merge.public import (
     unknown_display_rows,
 )
 from merge.records import archive_bytes, latest_json_bytes, timeseries_records
-from merge.state import SUMMARY_KEY, list_snapshots, snapshot_key, snapshots_to_prune, state_bytes
+from merge.snapshot_keys import list_snapshots, snapshot_key
+from merge.state import SUMMARY_KEY, snapshots_to_prune, state_bytes
 from utils.constants import ASSOCIATION_KEY, LATEST_JSON_KEY, LATEST_STATE_KEY, QUERY_SELECTOR_KEY, archive_key
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.metrics import MetricsSink

@@ -9,13 +9,15 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from utils.errors import CorruptObject
 from utils.store import Store
+
+if TYPE_CHECKING:  # pandas is imported where a frame is read: the helpers that only read JSON/YAML stay light
+    import pandas as pd
 
 
 def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -30,6 +32,8 @@ def write_parquet(store: Store, key: str, frame: pd.DataFrame) -> None:
 
 def read_parquet(store: Store, key: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet object; ``columns`` (if given) must all be present. ObjectNotFound propagates."""
+    import pandas as pd
+
     data = store.get_bytes(key)
     try:
         frame = pd.read_parquet(io.BytesIO(data), engine="pyarrow")
@@ -81,6 +85,8 @@ def write_csv_gz(store: Store, key: str, frame: pd.DataFrame, *, public: bool = 
 
 
 def read_csv_gz(store: Store, key: str) -> pd.DataFrame:
+    import pandas as pd
+
     data = store.get_bytes(key)
     try:
         return pd.read_csv(io.BytesIO(gzip.decompress(data)))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from merge.state import SUMMARY_KEY, snapshot_key
+from merge.snapshot_keys import snapshot_key
+from merge.state import SUMMARY_KEY
 from merge.upload_data import PUBLISH_STEPS
 from tests.merge.builders import slot_at
 from tests.merge.faults import CrashBeforeKeyStore, CrashingMetricsSink, CrashMidwayTimeseriesSink, InjectedCrash

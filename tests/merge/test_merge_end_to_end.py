@@ -14,7 +14,8 @@ import pytest
 
 from merge.merge_data import LEASE_NAME, build_parser, main
 from merge.public import PUBLIC_COLUMNS, public_frame
-from merge.state import SUMMARY_KEY, list_snapshots, read_state, snapshot_key
+from merge.snapshot_keys import list_snapshots, snapshot_key
+from merge.state import SUMMARY_KEY, read_state
 from tests.merge.builders import slot_at, write_slot_inputs
 from tests.merge.world import World, local_settings, merge_slot, sqlite_rows, store_snapshot
 from utils.constants import (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from merge.slot_order import COMMITTED, NEW, decide_slot, slot_status
-from merge.state import snapshot_key
+from merge.snapshot_keys import snapshot_key
 from tests.merge.builders import slot_at
 from tests.merge.world import World, local_settings, merge_slot, sqlite_rows, store_snapshot
 from utils.constants import price_key

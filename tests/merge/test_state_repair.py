@@ -8,7 +8,8 @@ import pytest
 
 from merge.compare_data import empty_observations
 from merge.join import empty_merged
-from merge.state import load_base_state, snapshot_key, state_bytes
+from merge.snapshot_keys import snapshot_key
+from merge.state import load_base_state, state_bytes
 from utils.errors import CorruptObject
 from utils.store import LocalStore
 

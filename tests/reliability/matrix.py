@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from merge.report import REPORT_KEY
-from merge.state import snapshot_key
+from merge.snapshot_keys import snapshot_key
 from tests.reliability.aws_fault_proxy import FaultRule
 from tests.reliability.harness import LATEST_KEYS, S0, S1, SECRETS, RunResult, Snapshot, World
 from utils.constants import (

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from emulator.testing import RunningEmulator, running_emulator
-from merge.state import snapshot_key
+from merge.snapshot_keys import snapshot_key
 from tests.reliability.harness import PAGE_SIZE, S0, S1, tiny_catalog_text
 from tests.scripts.support import capture_server, run_script, script_env
 from utils.azure_auth import EMULATOR_CLIENT_ID, EMULATOR_TENANT, emulator_subscription_ids

@@ -10,7 +10,7 @@ from tests.reliability.data_cells import DATA_CELLS, DataCell, run_data_cell
 from tests.reliability.harness import World
 from tests.reliability.matrix import References
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fault_world")]  # the world of test_fault_matrix
 
 # One of the four cells keeps `make test` within its budget (each cell is 2-4 runs of the whole script); the
 # others (unasked pairs, a region or size gone for a slot: learned invalid values expire and are learned only

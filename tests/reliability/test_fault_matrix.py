@@ -1,6 +1,6 @@
 """The fault matrix, end to end through the real scripts/run_collection.sh (issue 8 item 2): a representative
-subset — every Azure API, every fault kind, recoverable and persistent, and one storage / sink step of each
-kind (see STORAGE_SUBSET). The
+subset — one cell per outcome a collector fault gives the run (see API_SUBSET; every API x kind x mode runs
+against the collectors in their own suites) and one storage / sink step of each kind (see STORAGE_SUBSET). The
 full matrix (every API x kind x mode and both modes of every step) is `bench/fault_matrix.py`, which prints it.
 
 Each cell restores the clean state after slot S0, runs S1 with the fault, and must end in an allowed outcome
@@ -9,19 +9,30 @@ tests/reliability/matrix.py) and then converge on a clean rerun."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.reliability.harness import World
 from tests.reliability.matrix import SLOT_ORDER, Cell, References, all_cells, run_cell
 
-pytestmark = pytest.mark.slow
+# One xdist group for every test of the fault world (this module, lifecycle, data cells): one worker builds
+# the world and its clean reference slots once instead of each worker building its own.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fault_world")]
+REPO = Path(__file__).resolve().parents[2]
 
-# Every API once, every kind once, both modes (7 cells); every storage / sink step once (persistent).
-API_SUBSET = (
-    "prices-429-recoverable", "resource_graph-5xx-persistent", "skus-reset-recoverable",
-    "token-slow-recoverable", "sps-malformed-persistent", "prices-truncated-persistent",
-    "resource_graph-empty-recoverable",
-)  # fmt: skip
+# End to end, one cell per outcome a collector fault gives the run: recovered (429 with Retry-After), a price
+# or IF collector failing for good (the merge falls back to the earlier raw data, exit 1), the SPS collector
+# failing for good (merge skipped, exit 1). Every API x fault kind x mode is run against the collector
+# itself by the collector suites (COLLECTOR_FAULT_SUITES), and every cell end to end by bench/fault_matrix.py.
+API_SUBSET = ("prices-429-recoverable", "resource_graph-5xx-persistent", "sps-malformed-persistent")
+COLLECTOR_FAULT_SUITES = {
+    "prices": "tests/price/test_collect_price.py (FAULT_KINDS, recoverable and persistent)",
+    "resource_graph": "tests/if_collector/test_collect_if.py (FAULT_KINDS, recoverable and persistent)",
+    "skus": "tests/if_collector/test_collect_if.py (FAULT_KINDS, recoverable and persistent)",
+    "sps": "tests/sps/test_collect_emulator.py (retried faults; faults that outlive the retries)",
+    "token": "tests/sps/test_collect_emulator.py (token 500/503) and tests/utils/test_azure_auth.py",
+}
 # One step of each kind end to end (a collector's raw object, SPS state, a merge publish step, the commit,
 # monitoring, each sink) to keep `make test` within its time budget; the other merge publish steps (archive,
 # query selector, summary, snapshot) fail the same code path and are each crash-tested in process by
@@ -49,9 +60,12 @@ ALLOWED = {
 def test_the_subset_names_existing_cells_and_covers_every_api_kind_mode_and_step() -> None:
     chosen = [CELLS[name] for name in (*API_SUBSET, *STORAGE_SUBSET)]
     api = [c for c in chosen if not c.aws and c.target != SLOT_ORDER]
-    assert {c.target for c in api} == {"prices", "resource_graph", "skus", "sps", "token"}
-    assert {c.kind for c in api} == {"429", "5xx", "reset", "slow", "malformed", "truncated", "empty"}
     assert {c.mode for c in api} == {"recoverable", "persistent"}
+    assert {c.target for c in api} == {"prices", "resource_graph", "sps"}  # recovered, fallback, merge skipped
+    every_api = {c.target for c in CELLS.values() if not c.aws and c.target != SLOT_ORDER}
+    assert every_api == set(COLLECTOR_FAULT_SUITES)
+    for suite in COLLECTOR_FAULT_SUITES.values():
+        assert (REPO / suite.split(" ", 1)[0]).is_file(), suite
     steps = {c.target for c in CELLS.values() if c.aws}
     assert steps <= {c.target for c in chosen} | MERGE_PUBLISH_STEPS_CRASH_TESTED_IN_PROCESS
 

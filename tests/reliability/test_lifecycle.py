@@ -14,7 +14,7 @@ from tests.reliability.matrix import References
 
 # A cell makes two or three full runs (the faulted one, a refused one, the rerun): more than the suite's
 # per-test 300 s when the machine is loaded (each run has its own 300 s limit in the harness).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("fault_world")]  # one world
 
 CELLS = {cell.id: cell for cell in lifecycle_cells()}
 # The read-only store cells are covered by tests/scripts/test_run_collection_lease.py (a store that fails
