@@ -183,8 +183,12 @@ def storage_cells() -> list[Cell]:
         Cell("Timestream", "500", "recoverable",
              aws=(AwsRule(*ts, status=500, code="InternalServerException", calls=(1, 2)),)),
         Cell("Timestream", "500", "persistent", aws=(AwsRule(*ts, status=500, code="InternalServerException"),)),
+        # The matrix's slots (2025) are older than CloudWatch Logs accepts events (14 days), so the sink skips
+        # PutLogEvents for them (utils/metrics.py) but still makes sure of its stream: the recoverable fault
+        # hits that call. PutLogEvents itself runs with recent slots in tests/compat/test_pipeline_outputs.py
+        # and tests/utils/test_metrics.py.
         Cell("CloudWatch Logs", "500", "recoverable",
-             aws=(AwsRule("logs", "PutLogEvents", status=500, code="ServiceUnavailableException", calls=(1,)),)),
+             aws=(AwsRule("logs", "CreateLogStream", status=500, code="ServiceUnavailableException", calls=(1,)),)),
         Cell("CloudWatch Logs", "500", "persistent",
              aws=(AwsRule("logs", None, status=500, code="ServiceUnavailableException"),)),
         Cell("CloudWatch Logs", "conn refused", "persistent", aws=(AwsRule("logs", None, action="drop"),)),
