@@ -105,6 +105,7 @@ class CloudWatchMetricsSink:
         *,
         attempts: int = 3,
         backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 30.0,
         sleep: Callable[[float], None] = time_module.sleep,
         clock: Callable[[], float] = time_module.time,
     ) -> None:
@@ -113,6 +114,7 @@ class CloudWatchMetricsSink:
         self.log_stream = log_stream
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
         self.sleep = sleep
         self.clock = clock
         self._ready = False
@@ -143,7 +145,7 @@ class CloudWatchMetricsSink:
         last_error = "no attempt"
         for attempt in range(self.attempts):
             if attempt:
-                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                self.sleep(min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
             try:
                 if not self._ready:
                     self._ensure_destination()  # also for a too-old slot: a broken destination fails every run
@@ -200,7 +202,10 @@ def open_metrics_sink(settings: Any, *, logs_client: Any = None) -> MetricsSink:
             from utils.aws import aws_client
 
             logs_client = aws_client("logs", settings)
-        return CloudWatchMetricsSink(logs_client, config.log_group, config.log_stream)
+        # The backoff of the settings (SPOTLAKE_RETRY_BASE_DELAY / _MAX_DELAY), as for the other remote calls.
+        return CloudWatchMetricsSink(logs_client, config.log_group, config.log_stream,
+                                     backoff_seconds=settings.retry.base_delay,
+                                     max_backoff_seconds=settings.retry.max_delay)  # fmt: skip
     if config.kind == "none":
         return NoneMetricsSink()
     raise ValueError(f"unknown metrics sink kind {config.kind!r}")

@@ -86,7 +86,7 @@ class EmulatorConfig:
 @dataclass(frozen=True)
 class RetryConfig:
     """Backoff for transient faults of the Azure APIs (timeouts, 5xx, resets, unreadable bodies, 429 with a hint)
-    and of Timestream writes (throttling, 5xx, rejected records)."""
+    and of the AWS sinks' own retries (Timestream writes, CloudWatch Logs puts)."""
 
     max_attempts: int = 5
     base_delay: float = 1.0  # seconds; retry n sleeps uniform(0, min(max_delay, base_delay * 2**(n-1)))

@@ -121,16 +121,35 @@ def test_cloudwatch_failures_outlasting_the_retries_raise_run_failed() -> None:
     sleeps: list[float] = []
     sink = CloudWatchMetricsSink(client, "g", "s", sleep=sleeps.append, clock=lambda: SLOT_MS / 1000)
     with Stubber(client) as stubber:
-        stubber.add_response("create_log_group", {})
-        stubber.add_response("create_log_stream", {})
-        for _ in range(3):
-            stubber.add_response("get_log_events", {"events": []})
-            stubber.add_client_error("put_log_events", service_error_code="ServiceUnavailableException",
-                                     http_status_code=503)  # fmt: skip
+        _unavailable_three_times(stubber)
         with pytest.raises(RunFailed, match="after 3 attempts: ServiceUnavailableException"):
             sink.put(MESSAGE, SLOT)
         stubber.assert_no_pending_responses()
     assert sleeps == [1.0, 2.0]
+
+
+def _unavailable_three_times(stubber: Stubber) -> None:
+    """The destination exists, then every one of the sink's 3 attempts gets a 503."""
+    stubber.add_response("create_log_group", {})
+    stubber.add_response("create_log_stream", {})
+    for _ in range(3):
+        stubber.add_response("get_log_events", {"events": []})
+        stubber.add_client_error("put_log_events", service_error_code="ServiceUnavailableException",
+                                 http_status_code=503)  # fmt: skip
+
+
+def test_the_cloudwatch_sink_of_the_settings_backs_off_as_spotlake_retry_says(base_env: dict[str, str]) -> None:
+    settings = load_settings({**base_env, "SPOTLAKE_METRICS": "cloudwatch://g/s", "SPOTLAKE_RETRY_BASE_DELAY": "0.5",
+                              "SPOTLAKE_RETRY_MAX_DELAY": "0.75"})  # fmt: skip
+    client = boto3.client("logs", region_name="us-west-2", endpoint_url="http://127.0.0.1:9")
+    sink = open_metrics_sink(settings, logs_client=client)
+    sleeps: list[float] = []
+    sink.sleep, sink.clock = sleeps.append, lambda: SLOT_MS / 1000
+    with Stubber(client) as stubber:
+        _unavailable_three_times(stubber)
+        with pytest.raises(RunFailed, match="after 3 attempts"):
+            sink.put(MESSAGE, SLOT)
+    assert sleeps == [0.5, 0.75]
 
 
 def test_cloudwatch_rejected_event_raises_run_failed() -> None:
