@@ -40,7 +40,7 @@ from utils.constants import (
 )
 from utils.timestamps import slot_iso
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bad_input")]  # one worker builds the baseline store
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "bad-input-client-secret-Zq9x"  # the service principal secret: must never be printed
