@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_grou
 
 CELLS = {cell.id: cell for cell in lifecycle_cells()}
 # The read-only store cells are covered by tests/scripts/test_run_collection_lease.py (a store that fails
-# before and during the run: exit 1, one alert naming the store error, leases released); they run here in
-# bench/fault_matrix.py.
+# before and during the run: exit 1, one alert naming the store error, leases released), and every
+# lifecycle cell runs end to end in bench/fault_matrix.py.
 SUBSET = (
     "SIGTERM to PID 1-merge-signal",
     "kill -9 + Batch retry-collect-crash",
