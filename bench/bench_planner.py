@@ -3,7 +3,7 @@
 
 Usage: python3 bench/bench_planner.py [CATALOG.csv ...] [--json OUT] [--max-regions 8] [--max-sizes 5]
 
-Without catalog paths: the US v5 and v6 catalogs of ../shared/data (relative to the repository root),
+Without catalog paths: the US v5 and v6 catalogs in tests/data (real Azure catalogs of US regions),
 the emulator's bundled world catalog (when the emulator package is present) and the synthetic
 family-structured world catalogs of tests/sps/synthetic_world.py (seeds 1, 7, 11). A catalog CSV needs Region and
 InstanceType columns; with a HasSpotPrice column only its rows equal to 1 are planned.
@@ -27,7 +27,6 @@ from sps_module.plan_cli import UsageError, read_pairs_csv
 from sps_module.request_planner import PairsInput, lower_bound, naive_plan, plan_requests, uncovered_pairs
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_DATA = REPO / "tests" / "data"
 DEFAULT_CATALOGS = ("azure_us_catalog_v5.csv", "azure_us_catalog_v6.csv")
 SYNTHETIC_SEEDS = (1, 7, 11)
@@ -58,9 +57,7 @@ def default_sources() -> tuple[list[tuple[str, PairsInput]], list[str]]:
     sources: list[tuple[str, PairsInput]] = []
     notes: list[str] = []
     for file_name in DEFAULT_CATALOGS:
-        path = SHARED_DATA / file_name
-        if not path.exists():
-            path = TEST_DATA / file_name  # the repository's copy, for a checkout without ../shared
+        path = TEST_DATA / file_name
         if path.exists():
             sources.append((file_name, read_pairs_csv(path)))
         else:

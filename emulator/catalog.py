@@ -26,7 +26,7 @@ from emulator.specs import vm_spec
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 REGIONS_FILE = DATA_DIR / "azure_regions.csv"
-# Real sizes x 9 US regions (skypilot catalog v5, see /work/shared/data/README.md).
+# Real sizes x 9 US regions (skypilot catalog v5; tests/data/README.md).
 US_CATALOG_FILE = DATA_DIR / "azure_us_catalog_v5.csv"
 
 OFFER_COLUMNS = [

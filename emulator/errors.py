@@ -1,9 +1,11 @@
 """Typed exceptions that render the error bodies each Azure API really sends.
 
-- ARM (Resource Graph, SKUs, SPS): ``{"error": {"code", "message", "target"?, "details"?}}`` (azure.md 1.7, 3.2).
-- Retail Prices: ``{"Error": {"Code", "Message"}}`` (PascalCase like its envelope; real body [U], azure.md 2.5).
+- ARM (Resource Graph, SKUs, SPS): ``{"error": {"code", "message", "target"?, "details"?}}`` (docs/azure-facts.md 1.7,
+  3.2).
+- Retail Prices: ``{"Error": {"Code", "Message"}}`` (PascalCase like its envelope; real body [U], docs/azure-facts.md
+  2.5).
 - Entra token endpoint: OAuth2 ``{"error", "error_description", "error_codes", ...}``.
-- SPS quota: plain text (captured body, azure.md 1.6).
+- SPS quota: plain text (captured body, docs/azure-facts.md 1.6).
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def sps_quota_exceeded(retry_after: int) -> PlainTextError:
 
 
 def resource_graph_throttled(retry_after: int) -> ArmError:
-    """The captured Resource Graph 429 ``RateLimiting`` body (azure.md 3.3)."""
+    """The captured Resource Graph 429 ``RateLimiting`` body (docs/azure-facts.md 3.3)."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return ArmError(
         429, "RateLimiting",
@@ -115,7 +117,7 @@ def resource_graph_throttled(retry_after: int) -> ArmError:
 
 
 def arm_throttled(retry_after: int) -> ArmError:
-    """ARM subscription read throttling (azure.md 5.4)."""
+    """ARM subscription read throttling (docs/azure-facts.md 5.4)."""
     return ArmError(429, "SubscriptionRequestsThrottled",
                     "Number of 'read' requests for subscription exceeded. "
                     f"Please try again after '{retry_after}' seconds.",
@@ -123,7 +125,7 @@ def arm_throttled(retry_after: int) -> ArmError:
 
 
 def prices_throttled(retry_after: int) -> PricesError:
-    """Retail Prices 429 with its own retry header (azure.md 2.5; body format [U])."""
+    """Retail Prices 429 with its own retry header (docs/azure-facts.md 2.5; body format [U])."""
     return PricesError(429, "TooManyRequests", "Too many requests. Please try again later.",
                        {"Retry-After": str(retry_after), "x-ms-ratelimit-retailPrices-retry-after": str(retry_after)})
 

@@ -45,7 +45,8 @@ KINDS: tuple[str, ...] = ("429", "500", "502", "503", "reset", "slow", "truncate
 # 400 ``InvalidParameter`` whose message names no value (one the client cannot act on; issue 14.9).
 SPS_ONLY_KINDS: frozenset[str] = frozenset({"casing", "unasked", "badrequest"})
 DEFAULT_SLOW_SECONDS = 30.0
-# Retry-After of an injected 429 per API when the rule gives none (plausible real values, azure.md 1.6/2.5/3.3).
+# Retry-After of an injected 429 per API when the rule gives none (plausible real values, docs/azure-facts.md
+# 1.6/2.5/3.3).
 DEFAULT_RETRY_AFTER: dict[str, int] = {"prices": 60, "resource_graph": 2, "skus": 10, "sps": 3600, "token": 5}
 
 _RULE_RE = re.compile(

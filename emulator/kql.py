@@ -1,4 +1,4 @@
-"""The KQL subset of Microsoft's SpotResources samples (azure.md 3.4). Pure; not a KQL engine.
+"""The KQL subset of Microsoft's SpotResources samples (docs/azure-facts.md 3.4). Pure; not a KQL engine.
 
 Supported: ``SpotResources`` then any of ``| where A and B ...`` with ``path =~ 'x'``, ``path == 'x'``,
 ``path != 'x'``, ``path !~ 'x'``, ``path in~ ('a', 'b')``, ``path in ('a', 'b')``;

@@ -1,6 +1,6 @@
 """Pure naming rules shared by the catalog and the API renderers: tiers, families, meter names, regions.
 
-Every rule here is derived from how Azure names things (azure.md 2.3, 2.4, 4.2); none does I/O.
+Every rule here is derived from how Azure names things (docs/azure-facts.md 2.3, 2.4, 4.2); none does I/O.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 # ARM region code -> display location used by the Retail Prices API ("location" field). The ARM display
-# name is "East US"; the price list says "US East" (azure.md 2.3). Regions missing here fall back to the
+# name is "East US"; the price list says "US East" (docs/azure-facts.md 2.3). Regions missing here fall back to the
 # ARM display name from the regions file.
 PRICE_LOCATION_BY_REGION: dict[str, str] = {
     "eastus": "US East", "eastus2": "US East 2", "centralus": "US Central", "northcentralus": "US North Central",
@@ -95,7 +95,7 @@ def vcpus_of(arm_name: str) -> int:
 
 
 def family_of(arm_name: str) -> str:
-    """Resource-SKU family derived from the size name, as Azure spells it (azure.md 4.2).
+    """Resource-SKU family derived from the size name, as Azure spells it (docs/azure-facts.md 4.2).
 
     ``Standard_D2s_v3`` -> ``standardDSv3Family``, ``Standard_D2_v3`` -> ``standardDv3Family``,
     ``Standard_A1`` -> ``standardA0_A7Family``, ``Basic_A1`` -> ``basicAFamily``,

@@ -100,7 +100,7 @@ class QuotaLedger:
 
 
 class UserThrottle:
-    """Resource Graph per-user quota: ``limit`` queries per fixed ``window_s`` window (azure.md 3.3).
+    """Resource Graph per-user quota: ``limit`` queries per fixed ``window_s`` window (docs/azure-facts.md 3.3).
 
     Uses the monotonic wall clock, not the emulator clock: it is a seconds-scale throttle, and a fixed test
     clock must not freeze it shut.

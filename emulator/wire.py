@@ -62,5 +62,5 @@ class ApiResponse:
 
     @classmethod
     def text(cls, status: int, text: str, headers: dict[str, str] | None = None) -> ApiResponse:
-        """A plain-text response (the SPS quota 429 body is plain text, azure.md 1.6)."""
+        """A plain-text response (the SPS quota 429 body is plain text, docs/azure-facts.md 1.6)."""
         return cls(status=status, body=text.encode(), headers=dict(headers or {}), content_type=TEXT_CONTENT_TYPE)

@@ -102,7 +102,7 @@ def _intern(value: Any) -> Any:
 
 
 def parse_price_page(payload: Any, offset: int) -> PricePage:
-    """Parse one response envelope (azure.md 2.2)::
+    """Parse one response envelope (docs/azure-facts.md 2.2)::
 
         {"BillingCurrency": "USD", "CustomerEntityId": "Default", "CustomerEntityType": "Retail",
          "Items": [{"armSkuName": "Standard_D2s_v3", "retailPrice": 0.096, ...}],
@@ -110,7 +110,7 @@ def parse_price_page(payload: Any, offset: int) -> PricePage:
 
     Raises:
         RetriableError: not an envelope, ``Count`` != number of items, a link without a numeric ``$skip``,
-            or an empty page that still has a NextPageLink (a gap; azure.md 2.2 notes an incident where
+            or an empty page that still has a NextPageLink (a gap; docs/azure-facts.md 2.2 notes an incident where
             links came back wrong) — worth re-fetching.
     """
     where = f"prices page $skip={offset}"

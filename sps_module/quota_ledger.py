@@ -2,7 +2,7 @@
 
 Azure's SPS quota is a rolling window per subscription and endpoint location (SpotLake production:
 10 calls per (subscription, location) per 62 minutes, conservative against Azure's 60; reference
-azure.md 8). ``QuotaLedger`` records every call it hands out and never hands out a bucket that has had
+docs/azure-facts.md 8). ``QuotaLedger`` records every call it hands out and never hands out a bucket that has had
 ``capacity`` calls in the last ``window`` seconds, or that a 429 put in cool-down. Buckets are taken
 round-robin from a cursor that survives across runs, so load spreads over every subscription and
 location instead of draining the first ones.

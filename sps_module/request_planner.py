@@ -2,7 +2,7 @@
 
 Azure's SPS API (``placementScores/spot/generate``) scores the full cross product of at most
 ``max_regions`` regions and ``max_sizes`` VM sizes per call (8 x 5 today, see
-shared/reference/azure.md). Each call spends scarce per-subscription quota, so the plan minimises the
+docs/azure-facts.md). Each call spends scarce per-subscription quota, so the plan minimises the
 number of calls. A call may include invalid pairs of its cross product (they are simply not needed),
 but every valid pair must be in at least one call.
 

@@ -2,8 +2,8 @@
 the one function that does the HTTP POST.
 
 Plain ``requests``, not ``azure-mgmt-computerecommender``: that SDK is beta only, and its generated error
-parser crashed on the SPS 429 whose body is plain text (azure-powershell #28765; reference azure.md 1.6,
-1.8). azure-core's retry policy would also sleep a 429's ``Retry-After: 3600`` in full (azure.md 5.3).
+parser crashed on the SPS 429 whose body is plain text (azure-powershell #28765; reference docs/azure-facts.md 1.6,
+1.8). azure-core's retry policy would also sleep a 429's ``Retry-After: 3600`` in full (docs/azure-facts.md 5.3).
 
     POST {arm}/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/placementScores/spot/generate
          ?api-version=2025-06-05
@@ -30,13 +30,13 @@ from utils.http_retry import arm_error_fields
 API_VERSION = "2025-06-05"
 SCORE_TO_NUMBER: dict[str, float] = {"High": 3.0, "Medium": 2.0, "Low": 1.0}
 REGIONAL_ZONE = "Single"  # a score item without availabilityZone is a regional score (SPEC 6)
-# A location no ARM provider registers: the 400 it earns lists the supported endpoint locations (azure.md 8).
+# A location no ARM provider registers: the 400 it earns lists the supported endpoint locations (docs/azure-facts.md 8).
 DISCOVERY_LOCATION = "spotlake-invalid-location"
 
-# azure.md 8 (SpotLake production): "The value '<region>' provided for the input parameter
+# docs/azure-facts.md 8 (SpotLake production): "The value '<region>' provided for the input parameter
 # 'desiredLocations' is not valid" / "... 'SpotPlacementRecommenderInput.desiredSizes' is not valid".
 _INVALID_VALUE_RE = re.compile(r"The value '([^']+)' provided for the input parameter '([^']+)' is not valid")
-# azure.md 1.7: NoRegisteredProviderFound "... The supported locations are 'eastus, westus'."
+# docs/azure-facts.md 1.7: NoRegisteredProviderFound "... The supported locations are 'eastus, westus'."
 _SUPPORTED_LOCATIONS_RE = re.compile(r"supported locations are '([^']*)'", re.IGNORECASE)
 QUOTA_TEXT = "You have reached the maximum number of requests allowed"
 # ARM's code for an endpoint {location} the provider does not serve (Microsoft Learn, "Resolve errors for
@@ -58,7 +58,7 @@ def placement_scores_url(arm_endpoint: str, subscription: str, location: str) ->
 
 def build_request_body(regions: tuple[str, ...] | list[str], sizes: tuple[str, ...] | list[str],
                        desired_count: int) -> dict[str, Any]:
-    """The ``SpotPlacementScoresInput`` for one call (azure.md 1.2); zonal scores always requested."""
+    """The ``SpotPlacementScoresInput`` for one call (docs/azure-facts.md 1.2); zonal scores always requested."""
     return {
         "desiredLocations": list(regions),
         "desiredSizes": [{"sku": size} for size in sizes],
@@ -75,7 +75,7 @@ def post_placement_scores(session: requests.Session, url: str, token: str, body:
 
 
 def parse_score_items(payload: Any) -> list[dict[str, Any]]:
-    """The ``placementScores`` items of a 200 answer (azure.md 1.3).
+    """The ``placementScores`` items of a 200 answer (docs/azure-facts.md 1.3).
 
     Sample::
 
@@ -224,7 +224,7 @@ def _unescaped(text: str) -> str:
 
 
 def invalid_values(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(regions, sizes) named invalid in a 400 body (azure.md 8 wording), read from the JSON body's
+    """(regions, sizes) named invalid in a 400 body (docs/azure-facts.md 8 wording), read from the JSON body's
     ``error.message`` first (decoded: a body may escape the quotes as ``\u0027``), the raw text second."""
     fields = arm_error_fields(text)
     found = _INVALID_VALUE_RE.findall(fields[1]) if fields is not None else []

@@ -1,6 +1,6 @@
-"""Endpoint locations of the SPS API: each ``{location}`` in the URL is its own quota bucket (azure.md 8).
+"""Endpoint locations of the SPS API: each ``{location}`` in the URL is its own quota bucket (docs/azure-facts.md 8).
 
-SpotLake's trick (azure.md 8): call ``.../locations/<an invalid location>/placementScores/spot/generate``;
+SpotLake's trick (docs/azure-facts.md 8): call ``.../locations/<an invalid location>/placementScores/spot/generate``;
 ARM answers 400 ``NoRegisteredProviderFound`` whose text lists ``The supported locations are 'a, b, ...'``.
 The list is refreshed once per UTC day and stored (``available_locations.json``); a discovery that finds no
 list falls back to the stored list, then to the workload's regions (every public region is also an

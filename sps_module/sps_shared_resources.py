@@ -6,7 +6,7 @@ Every file lives at ``sps_saved_key(name)``:
 file                           content
 =============================  ==========================================================================
 invalid_regions.json           ``{"workload_date": d, "learned": {"region": slot ISO}}`` regions an SPS 400 named
-                               invalid (azure.md 8), with the slot that learned each
+                               invalid (docs/azure-facts.md 8), with the slot that learned each
 invalid_sizes.json             the same for sizes (``"Standard_X"``)
 available_locations.json       ``{"date": "YYYY-MM-DD", "locations": [...]}`` endpoint locations, daily
 call_history.json              ``{"window_seconds": s, "saved_at": t, "calls": {"sub/loc": [t, ...]}}``

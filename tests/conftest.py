@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT / "tests" / "data"  # copies of ../shared/data (real catalogs)
+SHARED_DATA = REPO_ROOT / "tests" / "data"  # real Azure catalogs (see tests/data/README.md)
 
 # Fake credentials for moto; set before any boto3 client is built. Never real ones.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

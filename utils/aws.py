@@ -2,7 +2,7 @@
 
 Timestream needs an explicit ``endpoint_url`` whenever ``AWS_ENDPOINT_URL`` is set: botocore otherwise runs
 endpoint discovery, gets ``ingest.timestream.<region>.amazonaws.com`` back from the mock and sends the
-writes to real AWS (reference/aws.md section 5, verified with moto 5.2.5).
+writes to real AWS (docs/aws-facts.md section 5, verified with moto 5.2.5).
 """
 
 from __future__ import annotations

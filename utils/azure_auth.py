@@ -6,7 +6,7 @@ Where the credential comes from, in order:
    DynamoDB item below when one is configured (so that path is exercised end to end), else an
    emulator-only client. azure-identity's
    ``ClientSecretCredential`` refuses non-TLS authorities (``normalize_authority`` raises for http://,
-   reference/azure.md 5.2), so emulator mode uses this small credential instead; tokens still expire and
+   docs/azure-facts.md 5.2), so emulator mode uses this small credential instead; tokens still expire and
    are refreshed, exactly as with the real one.
 2. a service principal in the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
    AZURE_SUBSCRIPTION_IDS) -> ``azure.identity.ClientSecretCredential``;
@@ -134,7 +134,7 @@ class HttpBearerPolicy(HTTPPolicy):
     """Sets ``Authorization: Bearer`` from a credential on every request, over http or https.
 
     azure-core's ``BearerTokenCredentialPolicy`` refuses non-https URLs (``_enforce_https``, reference
-    azure.md 5.3), so ARM clients pointed at the emulator use this policy. On a 401 it refreshes the token
+    docs/azure-facts.md 5.3), so ARM clients pointed at the emulator use this policy. On a 401 it refreshes the token
     once and resends (expired token mid-sweep).
     """
 

@@ -1,8 +1,8 @@
-"""Compute Resource SKUs (azure.md section 4): VM family, zones, restrictions and specs per (size, region).
+"""Compute Resource SKUs (docs/azure-facts.md section 4): VM family, zones, restrictions and specs per (size, region).
 
 ``list_vm_skus`` lists ``Microsoft.Compute/skus`` once per subscription through azure-mgmt-compute and
 returns one row per (sku, location) of ``resourceType == "virtualMachines"`` (the API returns every
-resource type and cannot filter by type server-side, azure.md 4.1). ``vm_skus_frame`` is the pure parser.
+resource type and cannot filter by type server-side, docs/azure-facts.md 4.1). ``vm_skus_frame`` is the pure parser.
 The tier/size split of a name lives in ``utils.arm_names``.
 """
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 VM_SKU_COLUMNS = ["Name", "Tier", "Size", "Family", "Region", "Zones", "LocationRestricted", "RestrictedZones",
                   *SPEC_COLUMNS]
-SKUS_API_VERSION = "2021-07-01"  # Resource SKUs stable spec (azure.md 4.1)
+SKUS_API_VERSION = "2021-07-01"  # Resource SKUs stable spec (docs/azure-facts.md 4.1)
 
 
 def _restrictions(sku: dict[str, Any], region: str) -> tuple[bool, str]:
@@ -46,7 +46,7 @@ def _restrictions(sku: dict[str, Any], region: str) -> tuple[bool, str]:
 
 
 def _number(text: Any) -> float:
-    """A capability value (always a string, azure.md 4.2) as a float; NaN when absent or not a number."""
+    """A capability value (always a string, docs/azure-facts.md 4.2) as a float; NaN when absent or not a number."""
     try:
         value = float(str(text).strip())
     except (TypeError, ValueError):
@@ -72,7 +72,7 @@ def _specs(sku: dict[str, Any]) -> tuple[float, float, float, str | None]:
 def vm_skus_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Parse ResourceSku records (the API's JSON) into ``VM_SKU_COLUMNS``.
 
-    A record as the API sends it (azure.md 4.2)::
+    A record as the API sends it (docs/azure-facts.md 4.2)::
 
         {"resourceType": "virtualMachines", "name": "Standard_D2s_v3", "tier": "Standard", "size": "D2s_v3",
          "family": "standardDSv3Family", "locations": ["eastus"],
@@ -119,7 +119,7 @@ def vm_skus_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 @dataclass
 class NextLinkPaging:
-    """``nextLink`` paging (ARM list operations, azure.md 4.1). No I/O; refuses a link that repeats."""
+    """``nextLink`` paging (ARM list operations, docs/azure-facts.md 4.1). No I/O; refuses a link that repeats."""
 
     first_url: str
     records: list[dict[str, Any]] = field(default_factory=list)

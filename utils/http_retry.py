@@ -2,8 +2,8 @@
 
 Policy (STYLE lesson 4): exponential backoff with full jitter (AWS Architecture Blog, "Exponential
 Backoff And Jitter": sleep = uniform(0, min(max_delay, base_delay * 2**retry))); a server's Retry-After is
-honoured but capped at ``max_retry_after`` (a real SPS 429 says "try again after 3600 seconds", azure.md
-1.6; azure-core would sleep it in full, azure.md 5.3), and attempts are bounded.
+honoured but capped at ``max_retry_after`` (a real SPS 429 says "try again after 3600 seconds", docs/azure-facts.md
+1.6; azure-core would sleep it in full, docs/azure-facts.md 5.3), and attempts are bounded.
 
 What is retried: 408, 429, 500, 502, 503, 504, timeouts, connection errors (reset, refused, truncated
 body) and a 2xx whose JSON cannot be read. Anything else (400, 401, 403, 404, ...) fails at once.
@@ -49,7 +49,7 @@ class Outcome(enum.Enum):
 
 # Status -> outcome for every status that is not a plain success or a plain failure. 2xx not listed = OK,
 # anything else not listed = FAIL. ARM, Resource Graph and Retail Prices all throttle with 429 +
-# Retry-After (azure.md 2.5, 3.3, 5.4); 5xx are transient server faults; 408 is a server-side timeout.
+# Retry-After (docs/azure-facts.md 2.5, 3.3, 5.4); 5xx are transient server faults; 408 is a server-side timeout.
 STATUS_OUTCOMES: dict[int, Outcome] = {
     408: Outcome.RETRY,
     429: Outcome.RETRY,
@@ -67,8 +67,8 @@ def outcome_for_status(status: int) -> Outcome:
     return Outcome.OK if 200 <= status < 300 else Outcome.FAIL
 
 
-# Azure sends Retry-After in seconds; Retail Prices has its own header (azure.md 2.5); azure-core also
-# honours the millisecond variants (azure.md 5.3).
+# Azure sends Retry-After in seconds; Retail Prices has its own header (docs/azure-facts.md 2.5); azure-core also
+# honours the millisecond variants (docs/azure-facts.md 5.3).
 _RETRY_AFTER_HEADERS_SECONDS = ("retry-after", "x-ms-ratelimit-retailprices-retry-after")
 _RETRY_AFTER_HEADERS_MS = ("retry-after-ms", "x-ms-retry-after-ms")
 
@@ -109,7 +109,7 @@ _RETRY_AFTER_TEXT = re.compile(r"try again after '?(\d+)'? seconds", re.IGNORECA
 
 
 def retry_after_from_text(text: str) -> float | None:
-    """The wait named in a throttling message body ("Please try again after 3600 seconds.", azure.md 1.6)."""
+    """The wait named in a throttling message body ("Please try again after 3600 seconds.", docs/azure-facts.md 1.6)."""
     match = _RETRY_AFTER_TEXT.search(text or "")
     return float(match.group(1)) if match else None
 

@@ -1,4 +1,4 @@
-"""Resource Graph ``SpotResources`` eviction rates (azure.md 3) and the IF dataset built from them (SPEC 6).
+"""Resource Graph ``SpotResources`` eviction rates (docs/azure-facts.md 3) and the IF dataset built from them (SPEC 6).
 
 - ``fetch_eviction_rates``: the I/O — ``ResourceGraphClient.resources`` paged with ``$skipToken`` to the
   end, the per-user quota headers respected, retries by ``utils.http_retry``.
@@ -25,12 +25,12 @@ from utils.vm_specs import SPEC_COLUMNS
 
 log = logging.getLogger(__name__)
 
-# SPEC 6 / azure.md 8: the eviction-rate bucket of the trailing 28 days -> SpotLake's IF score.
+# SPEC 6 / docs/azure-facts.md 8: the eviction-rate bucket of the trailing 28 days -> SpotLake's IF score.
 EVICTION_BUCKET_TO_IF: dict[str, float] = {"0-5": 3.0, "5-10": 2.5, "10-15": 2.0, "15-20": 1.5, "20+": 1.0}
 
-# Microsoft's sample query (azure.md 3.4) without the sku/location filters: every (sku, location). ``id`` is
+# Microsoft's sample query (docs/azure-facts.md 3.4) without the sku/location filters: every (sku, location). ``id`` is
 # projected too: Resource Graph docs say a result without the ``id`` column can come back
-# ``resultTruncated: true`` with no ``$skipToken`` (azure.md 3.2), which would end paging after one page.
+# ``resultTruncated: true`` with no ``$skipToken`` (docs/azure-facts.md 3.2), which would end paging after one page.
 EVICTION_RATE_QUERY = (
     "SpotResources"
     " | where type =~ 'microsoft.compute/skuspotevictionrate/location'"
@@ -40,13 +40,13 @@ EVICTION_RATE_QUERY = (
 )
 # The raw IF dataset: IF_COLUMNS and the VM specs of each size (utils.vm_specs) from its Resource SKUs record.
 IF_DATASET_COLUMNS = [*IF_COLUMNS, *SPEC_COLUMNS]
-PAGE_SIZE = 1000  # $top maximum (azure.md 3.1)
+PAGE_SIZE = 1000  # $top maximum (docs/azure-facts.md 3.1)
 QUOTA_REMAINING_HEADER = "x-ms-user-quota-remaining"
 QUOTA_RESETS_HEADER = "x-ms-user-quota-resets-after"
 
 
 def parse_resets_after(text: str | None) -> float | None:
-    """``"00:00:05"`` (hh:mm:ss, azure.md 3.3) -> 5.0; None when absent or unreadable."""
+    """``"00:00:05"`` (hh:mm:ss, docs/azure-facts.md 3.3) -> 5.0; None when absent or unreadable."""
     if not text:
         return None
     parts = text.strip().split(":")
@@ -62,7 +62,7 @@ def parse_resets_after(text: str | None) -> float | None:
 
 @dataclass
 class SkipTokenPaging:
-    """``$skipToken`` paging of one Resource Graph query (azure.md 3.2). No I/O.
+    """``$skipToken`` paging of one Resource Graph query (docs/azure-facts.md 3.2). No I/O.
 
     ``accept(page)`` takes a response with ``total_records``, ``count``, ``result_truncated``,
     ``skip_token`` and ``data``; ``token`` is what to send next; ``done`` once a page has no token.
@@ -117,7 +117,7 @@ def fetch_eviction_rates(
 ) -> list[dict[str, Any]]:
     """All rows of ``query`` (default: every eviction-rate row) through a ``ResourceGraphClient``.
 
-    ``subscriptions`` is omitted: SpotResources returns no rows when it is given (azure.md 3.4). After each
+    ``subscriptions`` is omitted: SpotResources returns no rows when it is given (docs/azure-facts.md 3.4). After each
     page, an exhausted per-user quota (``x-ms-user-quota-remaining: 0``) waits for
     ``x-ms-user-quota-resets-after`` (capped by the policy's ``max_retry_after``); a 429 is retried after its
     Retry-After.

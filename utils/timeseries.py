@@ -71,7 +71,7 @@ TIMESTREAM_MEASURES = [*((name, "DOUBLE") for name in DOUBLE_MEASURES), (SCORE_M
 MISSING_NUMBER = -1.0
 MISSING_TEXT = "N/A"
 MEASURE_NAME = "azure_values"
-TIMESTREAM_BATCH = 100  # WriteRecords quota; neither botocore nor moto enforces it (reference/aws.md 1)
+TIMESTREAM_BATCH = 100  # WriteRecords quota; neither botocore nor moto enforces it (docs/aws-facts.md section 1)
 SQLITE_TABLE = "azure_timeseries"
 # Timestream error codes worth another try (botocore's standard mode already retried them per call).
 _RETRIABLE_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailable"}
@@ -395,7 +395,7 @@ class TimestreamSink:
     ``max_retries`` times with backoff; anything still rejected raises ``RunFailed`` with counts and reasons:
     nothing is dropped silently. Each write's ``Version`` is its wall-clock epoch ms (``version_clock``), so a
     later write of the same point (a rerun of the slot) always supersedes an earlier one (Timestream upsert
-    rules, reference/aws.md section 1).
+    rules, docs/aws-facts.md section 1).
     """
 
     replaces_slot = False  # Timestream cannot delete: reruns restate (see with_restatements)

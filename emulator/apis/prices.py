@@ -1,4 +1,4 @@
-"""Retail Prices API: ``GET /api/retail/prices`` (azure.md 2.1-2.3). No authentication.
+"""Retail Prices API: ``GET /api/retail/prices`` (docs/azure-facts.md 2.1-2.3). No authentication.
 
 Envelope: ``{"BillingCurrency", "CustomerEntityId", "CustomerEntityType", "Items", "NextPageLink", "Count"}``
 with ``Count`` = items in this page and an absolute ``NextPageLink`` (``$skip``) back to this host, null on
@@ -19,7 +19,7 @@ from emulator.wire import ApiRequest, ApiResponse
 
 DEFAULT_PAGE_SIZE = 1000
 API_VERSIONS = frozenset({"2023-01-01-preview", "2021-10-01-preview", "2021-10-01", "2020-06-01"})
-# Reference currencies (USD is the billing currency; others are for reference, azure.md 2.1).
+# Reference currencies (USD is the billing currency; others are for reference, docs/azure-facts.md 2.1).
 CURRENCY_RATES: dict[str, float] = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0, "CAD": 1.36,
                                     "AUD": 1.52, "INR": 83.0, "KRW": 1330.0}
 

@@ -1,4 +1,4 @@
-"""Resource Graph: ``POST /providers/Microsoft.ResourceGraph/resources`` (azure.md 3.1-3.3).
+"""Resource Graph: ``POST /providers/Microsoft.ResourceGraph/resources`` (docs/azure-facts.md 3.1-3.3).
 
 Request ``{"query", "subscriptions"?, "managementGroups"?, "options": {"$top", "$skip", "$skipToken",
 "resultFormat"}}``; response ``{"totalRecords", "count", "resultTruncated": "true"|"false", "$skipToken"?,

@@ -1,4 +1,4 @@
-"""Compute Resource SKUs: ``GET /subscriptions/{sub}/providers/Microsoft.Compute/skus`` (azure.md 4.1-4.3).
+"""Compute Resource SKUs: ``GET /subscriptions/{sub}/providers/Microsoft.Compute/skus`` (docs/azure-facts.md 4.1-4.3).
 
 Response ``{"value": [ResourceSku...], "nextLink": ...}``; only ``$filter=location eq '<region>'`` is
 supported (as the real API). The real service usually answers in one page; the emulator pages (500 records,

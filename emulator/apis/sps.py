@@ -1,5 +1,5 @@
 """Spot Placement Score: ``POST /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/
-placementScores/spot/generate`` (azure.md 1.1-1.7, 8) and its ``GET .../placementScores/spot`` metadata.
+placementScores/spot/generate`` (docs/azure-facts.md 1.1-1.7, 8) and its ``GET .../placementScores/spot`` metadata.
 
 Validation order (each a 400 unless noted): api-version (2025-06-05, 2024-06-01-preview) ->
 endpoint location (``NoRegisteredProviderFound`` listing the supported locations) -> JSON body ->
@@ -27,7 +27,7 @@ RESOURCE_TYPE = "locations/placementScores"
 
 
 def _invalid(message: str, target: str) -> ArmError:
-    # Code [I]: the real code is not documented; the collectors match on the message text (azure.md 8).
+    # Code [I]: the real code is not documented; the collectors match on the message text (docs/azure-facts.md 8).
     return ArmError(400, "BadRequest", message, target=target)
 
 

@@ -1,4 +1,4 @@
-"""Microsoft Entra client-credentials token endpoint and the ARM bearer check (azure.md 5.1, 1.7).
+"""Microsoft Entra client-credentials token endpoint and the ARM bearer check (docs/azure-facts.md 5.1, 1.7).
 
 ``POST /{tenant}/oauth2/v2.0/token`` (form: grant_type=client_credentials, client_id, client_secret,
 scope) returns ``{"token_type": "Bearer", "expires_in", "ext_expires_in", "access_token"}``. Any GUID tenant
@@ -6,7 +6,7 @@ and any client id/secret are accepted except the secret ``refused`` (401 ``inval
 AADSTS7000215). Tokens are JWT-shaped (``header.payload.signature``), HMAC-signed with a per-process key,
 and expire after ``token_ttl`` seconds of the emulator clock.
 
-The real ``azure-identity`` ``ClientSecretCredential`` refuses ``http://`` authorities (azure.md 5.2), so
+The real ``azure-identity`` ``ClientSecretCredential`` refuses ``http://`` authorities (docs/azure-facts.md 5.2), so
 emulator mode uses a small client-credentials HTTP credential against this endpoint; the endpoint is
 OAuth2-shaped for that reason. ``GET /{tenant}/v2.0/.well-known/openid-configuration`` is served too.
 """

@@ -1,7 +1,7 @@
 """Spot Placement Scores as a pure function of (catalog, region, size, zone, desired count, time).
 
 - Not offered, no spot price, Location-restricted, or zone not offered / Zone-restricted ->
-  ``RestrictedSkuNotAvailable`` (the real API answers such a SKU with this score, not a 400; azure.md 1.5).
+  ``RestrictedSkuNotAvailable`` (the real API answers such a SKU with this score, not a 400; docs/azure-facts.md 1.5).
 - Each (region, size, zone) has a capacity in [0, 1) that is redrawn every ``PERIOD_HOURS`` hours at a
   pair-specific phase, so about 1/20 = 5 % of pairs change per hour (slow drift).
 - About 3 % of (pair, period) answer ``DataNotFoundOrStale``.

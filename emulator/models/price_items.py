@@ -74,7 +74,7 @@ ITEM_FIELDS = [
     "productName", "skuName", "serviceName", "serviceId", "serviceFamily", "unitOfMeasure", "type",
     "isPrimaryMeterRegion", "armSkuName", "reservationTerm", "savingsPlan",
 ]
-# $filter field name (lower-cased) -> item field (azure.md 2.1; priceType maps to "type").
+# $filter field name (lower-cased) -> item field (docs/azure-facts.md 2.1; priceType maps to "type").
 FILTER_FIELDS: dict[str, str] = {
     "armregionname": "armRegionName", "location": "location", "meterid": "meterId", "metername": "meterName",
     "productid": "productId", "skuid": "skuId", "productname": "productName", "skuname": "skuName",

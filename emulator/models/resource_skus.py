@@ -1,4 +1,4 @@
-"""Compute Resource SKU records derived from a catalog (azure.md 4.2). Pure; built once per region.
+"""Compute Resource SKU records derived from a catalog (docs/azure-facts.md 4.2). Pure; built once per region.
 
 Per public region: one ``virtualMachines`` record per offer (sorted by name; capabilities from
 ``emulator.specs``) followed by a few non-VM

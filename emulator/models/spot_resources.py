@@ -1,4 +1,4 @@
-"""Resource Graph ``SpotResources`` rows derived from a catalog (azure.md 3.4). Pure; built once.
+"""Resource Graph ``SpotResources`` rows derived from a catalog (docs/azure-facts.md 3.4). Pure; built once.
 
 - ``microsoft.compute/skuspotevictionrate/location``: one row per public offer with an eviction rate,
   ``properties.evictionRate`` = the bucket ("0-5" ... "20+").

@@ -60,7 +60,7 @@ def token(emu: RunningEmulator) -> str:
 
 
 class BearerFromEmulator(SansIOHTTPPolicy):
-    """Sets the Authorization header from an emulator token (azure.md 5.3: BearerTokenCredentialPolicy
+    """Sets the Authorization header from an emulator token (docs/azure-facts.md 5.3: BearerTokenCredentialPolicy
     refuses http:// URLs)."""
 
     def __init__(self, access_token: str) -> None:

@@ -26,7 +26,7 @@ from utils.vm_specs import SPEC_COLUMNS
 
 def arg_page(rows: list[dict[str, Any]], token: str | None, total: int, *, count: int | None = None,
              truncated: str = "false") -> SimpleNamespace:
-    """A QueryResponse-shaped page (azure.md 3.2)."""
+    """A QueryResponse-shaped page (docs/azure-facts.md 3.2)."""
     return SimpleNamespace(data=rows, skip_token=token, total_records=total,
                            count=len(rows) if count is None else count, result_truncated=truncated)
 
@@ -169,7 +169,7 @@ def capabilities(**values: str) -> list[dict[str, str]]:
 
 
 def test_specs_come_from_the_sku_capabilities_and_a_record_without_gpus_has_none() -> None:
-    # Shapes as the API sends them (every capability value a string, azure.md 4.2).
+    # Shapes as the API sends them (every capability value a string, docs/azure-facts.md 4.2).
     records = [
         {**sku_record("Standard_D2s_v3", "eastus", ["1"]),
          "capabilities": capabilities(vCPUs="2", MemoryGB="8", CpuArchitectureType="x64", vCPUsAvailable="2")},

@@ -1,7 +1,7 @@
 """infrastructure/*.tf parsed with python-hcl2 into plain lookups for tests.
 
 python-hcl2 8.x does not evaluate expressions: ``jsonencode({...})`` and ``${var.x}`` come back as strings
-(see shared/reference/aws.md section 6), so tests check those with small regexes.
+(see docs/aws-facts.md section 6), so tests check those with small regexes.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ AS_OF = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
 def item(sku: str = "Standard_D2s_v3", region: str = "eastus", price: float = 0.1, *, spot: bool = False,
          windows: bool = False, location: str = "US East", kind: str = "Consumption", low_priority: bool = False,
          start: str = "2024-02-01T00:00:00Z", end: str | None = None, meter_id: str = "m") -> dict[str, Any]:
-    """A Retail Prices item shaped like azure.md 2.3."""
+    """A Retail Prices item shaped like docs/azure-facts.md 2.3."""
     size = sku.split("_", 1)[1].replace("_", " ")
     suffix = " Spot" if spot else (" Low Priority" if low_priority else "")
     record = {

@@ -28,7 +28,7 @@ from sps_module.request_planner import (
 from tests.sps.synthetic_world import synthetic_world_pairs
 
 REPO = Path(__file__).resolve().parents[2]
-US_V5 = REPO / "tests" / "data" / "azure_us_catalog_v5.csv"  # copy of ../shared/data/azure_us_catalog_v5.csv
+US_V5 = REPO / "tests" / "data" / "azure_us_catalog_v5.csv"  # a real US catalog (tests/data/README.md)
 
 
 def spot_pairs(path: Path) -> list[tuple[str, str]]:

@@ -276,7 +276,7 @@ def test_timestream_writes_250_records_in_three_calls_of_at_most_100(timestream)
 
 def test_timestream_rerun_of_a_slot_resends_the_same_points_with_a_higher_version(timestream) -> None:
     # moto appends blindly (no upsert); real Timestream upserts a point written again with a higher Version
-    # (reference/aws.md section 1). What the sink controls, and what this checks: the rerun's points are the
+    # (docs/aws-facts.md section 1). What the sink controls, and what this checks: the rerun's points are the
     # same points (dimensions, time, values) and carry a higher Version, so they supersede the first write.
     settings, client, _urls, _calls = timestream
     clock = iter([SLOT_MS / 1000 + 60, SLOT_MS / 1000 + 120])
