@@ -130,7 +130,7 @@ class Catalog:
         return self.regions[~self.regions["Region"].str.lower().isin(names.SOVEREIGN_REGIONS)]
 
     def expected_prices(self) -> pd.DataFrame:
-        """What the price collector must produce from the Retail Prices API (SPEC section 6).
+        """What the price collector must produce from the Retail Prices API (docs/contract.md 6).
 
         Which Retail Prices items each offer row becomes (see ``emulator.models.price_items``):
 

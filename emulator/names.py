@@ -33,7 +33,7 @@ PRICE_LOCATION_BY_REGION: dict[str, str] = {
     "chinanorth2": "CN North 2", "germanycentral": "DE Central", "germanynortheast": "DE Northeast",
 }
 
-# Sovereign-cloud regions (SPEC 6: Gov, DoD, China, Germany). Their meters appear in the public price list,
+# Sovereign-cloud regions (docs/contract.md 6: Gov, DoD, China, Germany). Their meters appear in the public price list,
 # but the public ARM endpoint (SKUs, Resource Graph, SPS) does not know them.
 SOVEREIGN_REGIONS: frozenset[str] = frozenset({
     "usgovvirginia", "usgovarizona", "usgovtexas", "usgoviowa", "usdodeast", "usdodcentral",

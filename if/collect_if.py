@@ -4,7 +4,7 @@
     python3 if/collect_if.py --timestamp '2025-12-13 13:00'
 
 Writes ``rawdata/azure/spot_if/YYYY/MM/DD/HH-MM_spot_if.parquet`` (``IF_COLUMNS``) only once both sources
-are complete. Credentials per SPEC 4 (``utils.azure_auth``); a missing or refused credential fails the run
+are complete. Credentials per docs/contract.md 4 (``utils.azure_auth``); a missing or refused credential fails the run
 (exit 1) with a message that names no secret. ``if`` is a Python keyword, so the logic lives in importable
 modules (``utils.spot_resources``, ``utils.azure_skus``) and this file is only the shell; tests load it with
 ``utils.modload.load_if_collector()``.

@@ -1,4 +1,4 @@
-"""Merge and publish (SPEC sections 5-8): join the slot's raw datasets, update T2/T3, detect changes
+"""Merge and publish (docs/contract.md 5-8): join the slot's raw datasets, update T2/T3, detect changes
 against the last observations, publish the outputs, and replace the latest state last.
 
 Pure core: ``keys`` (row-key codes), ``join`` (the merged dataset of a slot), ``t2t3`` (threshold update),

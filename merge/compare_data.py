@@ -1,4 +1,5 @@
-"""Change detection (SPEC 7), pure and vectorised: ``compare(previous_observations, current) -> ChangeReport``.
+"""Change detection (docs/contract.md 7), pure and vectorised:
+``compare(previous_observations, current) -> ChangeReport``.
 
 What a reader of the time series holds is the series of *published* points. The observations remember the
 last of them in two scopes (one frame, told apart by the ``Latest`` column):
@@ -17,7 +18,7 @@ slot S holds S's row fields, and the latest point at S's desired count holds S's
 missing; Time is never compared. Floats are compared exactly: the state stores them in Parquet, which
 round-trips float64 bit for bit, and the raw datasets are parsed the same way every run.
 
-``keyframe=True`` (the first run of a UTC day, SPEC 7) publishes every row, so "the latest point before
+``keyframe=True`` (the first run of a UTC day, docs/contract.md 7) publishes every row, so "the latest point before
 the window start" with a one-day look-back finds every series.
 
 The report carries the next observations (the previous ones updated with the published rows, new keys

@@ -1,4 +1,4 @@
-"""Loading a slot's inputs (SPEC 2, 8): raw SPS, price and IF, and the base state, concurrently.
+"""Loading a slot's inputs (docs/contract.md 2, 8): raw SPS, price and IF, and the base state, concurrently.
 
 - SPS is the run's own probe: it must exist, parse, and hold exactly the slot and desired count named by
   its key. A handoff naming a missing object is bad input (``UsageError``, exit 2: the caller passed a key

@@ -1,4 +1,4 @@
-"""The merged dataset of one slot (SPEC 6 and 7), pure: SPS + price + IF + the previous merged dataset.
+"""The merged dataset of one slot (docs/contract.md 6 and 7), pure: SPS + price + IF + the previous merged dataset.
 
 Rows: one per (tier, type, region, zone) that is probed in this slot (every SPS row, with or without a
 price), plus every row of the previous merged dataset not probed now whose (tier, type, region) still has

@@ -2,7 +2,7 @@
 
 ``key_codes([a, b], ["InstanceTier", "InstanceType", "Region"])`` returns one int64 array per frame; two
 rows (of the same or different frames) get the same code exactly when their key columns are equal, string
-columns compared case-insensitively (SPEC 6: joins on (tier, type, region) ignore case). Each column is
+columns compared case-insensitively (docs/contract.md 6: joins on (tier, type, region) ignore case). Each column is
 factorised per frame (free for a categorical column: its codes), and only the distinct values are
 lower-cased and matched across frames, so the cost is about one hash pass per column and row.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Merge entry point (SPEC 2 step 5): ``python3 merge/merge_data.py --sps_key KEY`` or ``--timestamp T``.
+"""Merge entry point (docs/contract.md 2 step 5): ``python3 merge/merge_data.py --sps_key KEY`` or ``--timestamp T``.
 
 Loads the slot's raw SPS (the key names the slot and desired count), price and IF (with fallback) and the
 base state concurrently, builds the merged dataset (``merge.join``), detects changes (``merge.compare_data``)

@@ -1,4 +1,4 @@
-"""Slot order (SPEC 8; issue 14 item 6): late and replayed slots are refused, a committed slot is never
+"""Slot order (docs/contract.md 8; issue 14 item 6): late and replayed slots are refused, a committed slot is never
 re-collected, and a committed slot is never rewritten with other data.
 
 A slot is *committed* once its state snapshot is stored (``merge.state``): the snapshot is written after

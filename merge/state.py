@@ -1,4 +1,4 @@
-"""The merge state: what the next run compares against (SPEC 5 and 8).
+"""The merge state: what the next run compares against (docs/contract.md 5 and 8).
 
 One Parquet object holds both parts, told apart by a ``Kind`` column (one object = one atomic write):
 

@@ -1,4 +1,4 @@
-"""T2/T3 update (SPEC 7), pure and vectorised.
+"""T2/T3 update (docs/contract.md 7), pure and vectorised.
 
 T3 is the largest desired count at which the score was High (3); T2 the largest at which it was Medium (2)
 or High. They are carried per (tier, type, region, zone) across the desired-count rotation:
@@ -7,7 +7,7 @@ or High. They are carried per (tier, type, region, zone) across the desired-coun
 - a probe at count c scoring below it: T = min(T_prev, the next lower count in DESIRED_COUNTS; 0 below 1)
 - no probe for the row in this run: T unchanged.
 
-Decisions where SPEC 7 is silent:
+Decisions where docs/contract.md 7 is silent:
 - T_prev missing (a row seen for the first time) counts as 0.
 - A probe whose score is missing (ScoreLabel DataNotFoundOrStale, RestrictedSkuNotAvailable, ...) is treated
   as no probe: Azure gave no evidence either way, so T stays where it was.

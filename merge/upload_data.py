@@ -1,4 +1,4 @@
-"""Publishing one merged slot (SPEC 5, 7, 8): consume the ``ChangeReport``, never recompute it.
+"""Publishing one merged slot (docs/contract.md 5, 7, 8): consume the ``ChangeReport``, never recompute it.
 
 Order (each step idempotent: a rerun of the slot writes the same bytes / upserts the same records):
 

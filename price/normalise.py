@@ -1,4 +1,4 @@
-"""Retail Prices items -> the price dataset (SPEC 6). Pure: no I/O, vectorised pandas.
+"""Retail Prices items -> the price dataset (docs/contract.md 6). Pure: no I/O, vectorised pandas.
 
 Sources cited below: [overview] = Learn "Azure Retail Prices overview",
 https://learn.microsoft.com/rest/api/cost-management/retail-prices/azure-retail-prices (observed 2026-12-02);
@@ -69,7 +69,7 @@ ITEM_FIELDS = [
     "effectiveStartDate", "effectiveEndDate", "meterId", "isPrimaryMeterRegion",
 ]  # fmt: skip
 
-# Sovereign-cloud regions (SPEC 6: Gov, DoD, China, Germany). Microsoft Cloud Deutschland's regions were
+# Sovereign-cloud regions (docs/contract.md 6: Gov, DoD, China, Germany). Microsoft Cloud Deutschland's regions were
 # germanycentral / germanynortheast; germanywestcentral and germanynorth are ordinary public regions, so
 # "germany" in a region code is not enough.
 SOVEREIGN_REGION_CODES = frozenset({"germanycentral", "germanynortheast"})

@@ -368,7 +368,7 @@ spotlake::run::release_lease() {
 }
 
 # spotlake::run::start_emulator
-# Emulator mode without SPOTLAKE_EMULATOR_URL (SPEC 4): start emulator/server.py on 127.0.0.1, wait for the
+# Emulator mode without SPOTLAKE_EMULATOR_URL (docs/contract.md 4): start emulator/server.py on 127.0.0.1, wait for the
 # base URL on its first stdout line, and export it to the children.
 spotlake::run::start_emulator() {
   local url_file="${WORK_DIR}/emulator.url" url="" deadline
@@ -559,7 +559,7 @@ spotlake::run::merge() {
 }
 
 # spotlake::run::store_monitoring
-# Store durations, memory samples and the instance type under rawdata/azure/monitoring (SPEC 5).
+# Store durations, memory samples and the instance type under rawdata/azure/monitoring (docs/contract.md 5).
 spotlake::run::store_monitoring() {
   local rc=0
   "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/scripts/store_monitoring.py" --slot "${SLOT}" \

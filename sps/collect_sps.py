@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Collect Spot Placement Scores for one 10-minute slot (SPEC 2, 5-8).
+"""Collect Spot Placement Scores for one 10-minute slot (docs/contract.md 2, 5-8).
 
 Usage: python3 sps/collect_sps.py [--timestamp T]
 
-Environment: see SPEC 4 (SPOTLAKE_STORE, SPS_KEY_FILE, Azure credential or SPOTLAKE_AZURE_EMULATOR,
+Environment: see docs/contract.md 4 (SPOTLAKE_STORE, SPS_KEY_FILE, Azure credential or SPOTLAKE_AZURE_EMULATOR,
 SPOTLAKE_EMULATOR_URL, SPOTLAKE_SPS_WORKERS, SPOTLAKE_SPS_QUOTA, SPOTLAKE_SPS_QUOTA_WINDOW_MINUTES,
 SPOTLAKE_CLOCK, ...).
 
 Writes the raw object ``rawdata/azure/sps/YYYY/MM/DD/HH-MM_sps_{count}.parquet``, then its key to the
 handoff file, then the rotation metadata and ``last_run.json`` (see ``sps/load_sps.py``).
-Exit codes: 0 ok (a sweep cut short by quota is a partial success, SPEC 8), 1 run failed (including
+Exit codes: 0 ok (a sweep cut short by quota is a partial success, docs/contract.md 8), 1 run failed (including
 another SPS run holding the state lease), 2 bad usage (e.g. a bad --timestamp).
 """
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """SPS collection core: rotation -> workload and plan (daily) -> quota-exact sweep -> raw object, handoff, state.
 
-``collect_slot`` is what ``collect_sps.py`` runs for one slot. Order of the writes (SPEC 2, 8):
+``collect_slot`` is what ``collect_sps.py`` runs for one slot. Order of the writes (docs/contract.md 2, 8):
 
 1. learned invalid regions/sizes and the quota ledger (always, even when the sweep fails: the calls were
    spent); learned values expire at the next daily re-plan at the latest (``sps_shared_resources``);
@@ -12,7 +12,7 @@
 
 Everything runs under the ``sps-state`` lease, so two SPS runs never interleave their state updates.
 
-A sweep cut short by quota is *partial*, not failed (SPEC 8): the probed rows are stored, the rest are
+A sweep cut short by quota is *partial*, not failed (docs/contract.md 8): the probed rows are stored, the rest are
 absent (merge keeps their T2/T3), ``last_run.json`` says ``partial: true`` with ``calls_not_made``, and the
 run exits 0.
 

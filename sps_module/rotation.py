@@ -1,4 +1,5 @@
-"""Desired-count rotation (SPEC 7, ``sps_metadata.yaml``): which count this slot probes, and what to store after.
+"""Desired-count rotation (docs/contract.md 7, ``sps_metadata.yaml``): which count this slot probes, and what to
+store after.
 
 The rotation is a pure function of the stored metadata and the slot:
 
@@ -18,7 +19,7 @@ write the metadata): then the slot is recorded as a clean run would have recorde
 
 A rerun of an older slot after newer slots ran must probe the count it probed before (its raw object names
 it) and must not move the rotation back, or it would rewrite that slot's published history with another
-count (SPEC 8: a rerun gives the same outputs). A late slot that was never probed is refused: it would
+count (docs/contract.md 8: a rerun gives the same outputs). A late slot that was never probed is refused: it would
 probe the next slot's count (the index names the *next* slot) and spend that slot's quota; the
 orchestrator refuses it before collecting anything (``merge.slot_order``), this is the same rule for the
 SPS collector run alone.

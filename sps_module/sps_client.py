@@ -29,7 +29,7 @@ from utils.http_retry import arm_error_fields
 
 API_VERSION = "2025-06-05"
 SCORE_TO_NUMBER: dict[str, float] = {"High": 3.0, "Medium": 2.0, "Low": 1.0}
-REGIONAL_ZONE = "Single"  # a score item without availabilityZone is a regional score (SPEC 6)
+REGIONAL_ZONE = "Single"  # a score item without availabilityZone is a regional score (docs/contract.md 6)
 # A location no ARM provider registers: the 400 it earns lists the supported endpoint locations (docs/azure-facts.md 8).
 DISCOVERY_LOCATION = "spotlake-invalid-location"
 
@@ -182,7 +182,7 @@ def score_frame(items: list[dict[str, Any]], desired_count: int, slot: datetime)
 
 
 def normalise_scores(items: list[dict[str, Any]], desired_count: int, slot: datetime) -> pd.DataFrame:
-    """Score items -> the raw SPS frame (SPEC 6): one row per (tier, type, region, zone), ``SPS_COLUMNS``.
+    """Score items -> the raw SPS frame (docs/contract.md 6): one row per (tier, type, region, zone), ``SPS_COLUMNS``.
 
     ``Standard_NC24ads_A100_v4`` -> tier ``Standard``, type ``NC24ads_A100_v4`` (casing kept; the tier is
     recognised whatever its casing, ``utils.arm_names``); High/Medium/Low -> 3/2/1, any other label -> NaN

@@ -2,7 +2,7 @@
 
 Pairs = sizes with a Linux spot price (the price collector's ``collect_prices``) that the Compute Resource
 SKUs listing offers in that region without a Location restriction for the subscription, minus the regions
-and sizes the SPS API has called invalid before. Joins are case-insensitive (SPEC 6); the SKU listing's
+and sizes the SPS API has called invalid before. Joins are case-insensitive (docs/contract.md 6); the SKU listing's
 ARM name keeps its casing (``Standard_NC24ads_A100_v4``), since that is what the SPS API is asked about.
 """
 

@@ -1,4 +1,5 @@
-"""The SPS collector's persisted state (SPEC 5 ``saved_variable`` JSONs), read tolerantly, written under a lease.
+"""The SPS collector's persisted state (docs/contract.md 5 ``saved_variable`` JSONs), read tolerantly, written under
+a lease.
 
 Every file lives at ``sps_saved_key(name)``:
 
@@ -14,7 +15,7 @@ over_limit_locations.json      ``{"sub/loc": cool-down end}`` (epoch seconds)
 last_subscription_location.json ``{"subscription": id, "location": loc}`` round-robin resume point
 region_map.json                ``{"workload_date": d, "regions": {region: [size, ...]}}``
 size_map.json                  ``{"workload_date": d, "sizes": {size: [region, ...]}}``
-last_run.json                  the run report (interfaces.md), plus ``finished_at`` (epoch seconds)
+last_run.json                  the run report (docs/contract.md 5), plus ``finished_at`` (epoch seconds)
 sweep_cursor.json              ``{"workload_date": d, "next_call": i}`` where the next sweep starts in the plan
 =============================  ==========================================================================
 

@@ -4,7 +4,7 @@ Per planned call, until it has scores:
 
 1. drop the regions/sizes already known invalid; an emptied call is done (nothing left to score);
 2. take one call of quota from the ledger (round robin); none left -> the call is *not made*, and the
-   sweep stops handing out calls (SPEC 8: keep what was collected, record the calls not made);
+   sweep stops handing out calls (docs/contract.md 8: keep what was collected, record the calls not made);
 3. POST with a current bearer token;
 4. by answer: 200 -> scores of the pairs this call asked (matched case-insensitively; items for pairs
    it did not ask are ignored and counted, ``sps_client.match_answer``); 429 (plain text, docs/azure-facts.md 1.6) ->

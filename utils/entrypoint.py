@@ -4,7 +4,7 @@
     if __name__ == "__main__":
         sys.exit(run_entry("price", build_parser(), main))
 
-Exit codes (SPEC 9): 0 success; 1 run failed (``RunFailed`` or any unexpected exception, after an alert
+Exit codes (docs/contract.md 9): 0 success; 1 run failed (``RunFailed`` or any unexpected exception, after an alert
 unless the orchestrator owns alerting; or stopped by a signal); 2 bad usage or input
 (``UsageError``/``ConfigError``, argparse).
 

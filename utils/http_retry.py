@@ -1,6 +1,6 @@
 """The one retry policy for HTTP calls to Azure, and the one table mapping a status code to what to do.
 
-Policy (STYLE lesson 4): exponential backoff with full jitter (AWS Architecture Blog, "Exponential
+Policy: exponential backoff with full jitter (AWS Architecture Blog, "Exponential
 Backoff And Jitter": sleep = uniform(0, min(max_delay, base_delay * 2**retry))); a server's Retry-After is
 honoured but capped at ``max_retry_after`` (a real SPS 429 says "try again after 3600 seconds", docs/azure-facts.md
 1.6; azure-core would sleep it in full, docs/azure-facts.md 5.3), and attempts are bounded.

@@ -411,8 +411,10 @@ def _alert_owner(env: Mapping[str, str]) -> str:
 
 
 def _fallback_hours(env: Mapping[str, str]) -> int:
-    """SPEC 8 caps a price/IF fallback at 24 h old; a shorter limit is allowed, a longer one is refused."""
+    """docs/contract.md 8 caps a price/IF fallback at 24 h old; a shorter limit is allowed, a longer one is refused."""
     hours = _int(env, "SPOTLAKE_FALLBACK_MAX_AGE_HOURS", 24)
     if hours > 24:
-        raise ConfigError(f"SPOTLAKE_FALLBACK_MAX_AGE_HOURS={hours}: at most 24 (SPEC 8: no data older than 24 h)")
+        raise ConfigError(
+            f"SPOTLAKE_FALLBACK_MAX_AGE_HOURS={hours}: at most 24 (docs/contract.md 8: no data older than 24 h)"
+        )
     return hours

@@ -1,4 +1,5 @@
-"""Resource Graph ``SpotResources`` eviction rates (docs/azure-facts.md 3) and the IF dataset built from them (SPEC 6).
+"""Resource Graph ``SpotResources`` eviction rates (docs/azure-facts.md 3) and the IF dataset built from them
+(docs/contract.md 6).
 
 - ``fetch_eviction_rates``: the I/O — ``ResourceGraphClient.resources`` paged with ``$skipToken`` to the
   end, the per-user quota headers respected, retries by ``utils.http_retry``.
@@ -25,7 +26,7 @@ from utils.vm_specs import SPEC_COLUMNS
 
 log = logging.getLogger(__name__)
 
-# SPEC 6 / docs/azure-facts.md 8: the eviction-rate bucket of the trailing 28 days -> SpotLake's IF score.
+# docs/contract.md 6 / docs/azure-facts.md 8: the eviction-rate bucket of the trailing 28 days -> SpotLake's IF score.
 EVICTION_BUCKET_TO_IF: dict[str, float] = {"0-5": 3.0, "5-10": 2.5, "10-15": 2.0, "15-20": 1.5, "20+": 1.0}
 
 # Microsoft's sample query (docs/azure-facts.md 3.4) without the sku/location filters: every (sku, location). ``id`` is

@@ -306,7 +306,7 @@ class S3Store:
                 if self._code(exc) != "AccessControlListNotSupported":
                     raise
                 # Buckets with Object Ownership "bucket owner enforced" refuse ACLs (AWS default since
-                # April 2023); SPEC 5 says public ACLs are optional, so write without one.
+                # April 2023); docs/contract.md 5 says public ACLs are optional, so write without one.
                 self._acl_supported = False
                 log.warning("bucket %s does not allow ACLs; writing public objects without public-read", self.bucket)
         self.client.put_object(**kwargs)

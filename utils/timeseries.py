@@ -14,7 +14,7 @@ row). ``RegionCode`` (the ARM code) is a column of the SQLite and Parquet sinks 
 dimension, so the series keys stay SpotLake's. SQLite and Parquet have no ``Time`` column: SQL column names
 are case-insensitive there and ``time`` (the slot) already holds the record time.
 
-A write replaces the slot's records (SPEC 8; issue 14 item 5): a rerun of a slot that saw other Azure
+A write replaces the slot's records (docs/contract.md 8; issue 14 item 5): a rerun of a slot that saw other Azure
 data leaves no record of the earlier attempt, and no duplicates.
 - SQLite: the slot's rows are deleted and the new ones inserted in one transaction.
 - Parquet: one file per slot (``timeseries/azure/YYYY/MM/DD/HH-MM.parquet``), replaced by each write
@@ -151,7 +151,7 @@ def _integer_text(values: pd.Series) -> pd.Series:
 
 
 def build_timestream_records(records: pd.DataFrame, slot: datetime, version: int | None = None) -> list[dict[str, Any]]:
-    """Multi-measure WriteRecords entries (SPEC 7), one per row of ``records``; vectorised per column.
+    """Multi-measure WriteRecords entries (docs/contract.md 7), one per row of ``records``; vectorised per column.
 
     >>> build_timestream_records(frame_with_one_row, slot)[0]
     {'Dimensions': [{'Name': 'InstanceTier', 'Value': 'Standard', 'DimensionValueType': 'VARCHAR'}, ...],

@@ -20,7 +20,7 @@ STACK_WEBHOOK=""
 STACK_AUTO_APPROVE=0
 STACK_TF_VARS=()
 
-# SSM parameter the collector and the failure notifier read the webhook from (SPEC 4).
+# SSM parameter the collector and the failure notifier read the webhook from (docs/contract.md 4).
 readonly STACK_WEBHOOK_PARAMETER="error_notification_slack_webhook_url"
 
 # stack::read_webhook SOURCE

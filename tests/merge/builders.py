@@ -1,4 +1,4 @@
-"""Tiny builders for synthetic raw datasets shaped exactly like the collectors' objects (SPEC 6)."""
+"""Tiny builders for synthetic raw datasets shaped exactly like the collectors' objects (docs/contract.md 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Change detection (SPEC 7): compare(previous_observations, current) -> ChangeReport.
+"""Change detection (docs/contract.md 7): compare(previous_observations, current) -> ChangeReport.
 
 Prices, Savings, IF, T2 and T3 are compared with the row's last *published* point (any desired count), Score
 with the last Score published at the same count; the invariant checked with hypothesis: replaying the

@@ -1,4 +1,4 @@
-"""Crash injection (SPEC 8): crash the merge at each publish step, check the previous latest state is
+"""Crash injection (docs/contract.md 8): crash the merge at each publish step, check the previous latest state is
 untouched and the run fails with exit 1, rerun the slot, and compare every object and every time-series
 record with a clean run's."""
 

@@ -1,4 +1,4 @@
-"""The merged dataset of a slot (SPEC 6, 7): join, casing, carried rows, dropped rows, match rates."""
+"""The merged dataset of a slot (docs/contract.md 6, 7): join, casing, carried rows, dropped rows, match rates."""
 
 from __future__ import annotations
 

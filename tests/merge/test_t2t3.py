@@ -1,4 +1,4 @@
-"""T2/T3 (SPEC 7): table-driven multi-run sequences and invariants."""
+"""T2/T3 (docs/contract.md 7): table-driven multi-run sequences and invariants."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""price/normalise.py: SPEC 6 rules on hand-built Retail Prices items."""
+"""price/normalise.py: docs/contract.md 6 rules on hand-built Retail Prices items."""
 
 from __future__ import annotations
 

@@ -9,14 +9,14 @@ then the outcome must be one of
 - ``failed-clean``: exit 1, exactly one alert, ``latest_state.parquet`` and ``latest_azure.json``
   byte-identical to after S0;
 - ``fallback``: exit 1, one alert, the merge published S1 with the newest earlier raw price or IF dataset
-  (SPEC 8 allows it; ``last_merge_summary.json`` records the slot it used);
+  (docs/contract.md 8 allows it; ``last_merge_summary.json`` records the slot it used);
 - ``failed-at-commit``: exit 1, one alert, the commit (``latest_state.parquet``) itself failed: the state
   is as after S0 but ``latest_azure.json``, written just before the commit, already holds S1;
 - ``failed-after-commit``: exit 1, one alert, every data output equal to the clean S1 run: only the run's
-  monitoring objects are missing (SPEC 2 stores them after the merge, so they cannot precede the commit);
+  monitoring objects are missing (docs/contract.md 2 stores them after the merge, so they cannot precede the commit);
 - ``refused`` (slot-order cells, issue 14 item 6): a late or replayed slot exits 2 without an alert and
   changes no output; the last committed slot replayed re-publishes the same bytes (``refused/re-published``);
-- ``partial``: exit 0, the SPS quota was refused (SPEC 8: keep what was collected, record the calls not
+- ``partial``: exit 0, the SPS quota was refused (docs/contract.md 8: keep what was collected, record the calls not
   made; rows not probed keep their T2/T3), recorded as ``partial`` in ``last_run.json``;
 
 and, after any outcome but ``recovered`` (whose outputs already equal the clean run, and a clean rerun is

@@ -215,7 +215,7 @@ MERGE_CASES = [
     StoreCase("query_selector.json garbage", "repair", "merge", QUERY_SELECTOR_KEY, "garbage",
               "query selector unreadable, rebuilding it"),
     StoreCase("latest_azure.json garbage", "rewritten", "merge", LATEST_JSON_KEY, "garbage", ""),
-    # SPEC 8: price or IF unavailable -> the newest earlier raw dataset (<= 24 h), recorded in the summary.
+    # docs/contract.md 8: price or IF unavailable -> the newest earlier raw dataset (<= 24 h), recorded in the summary.
     StoreCase("raw price Parquet truncated", "fallback", "merge", price_key(S1), "truncate", "spot_price"),
     StoreCase("raw price Parquet wrong columns", "fallback", "merge", price_key(S1), "wrong-columns", "spot_price"),
     StoreCase("raw IF Parquet truncated", "fallback", "merge", if_key(S1), "truncate", "spot_if"),
@@ -385,7 +385,7 @@ def test_an_empty_catalog_fails_the_run_with_one_alert_and_never_publishes_an_em
 
 HUGE_SKIP = (
     "world catalog x2 sizes (60,594 offers, 1,746 sizes, 59 regions): one run takes ~80 s wall on 2 cores, too "
-    "slow for make test; measured by hand (see the reliability report): exit 0, peak RSS sps 787 MiB, if 636 MiB, "
+    "slow for make test; measured by hand (see the README, Reliability): exit 0, peak RSS sps 787 MiB, if 636 MiB, "
     "price 506 MiB, merge 393 MiB, against 41 s and 460 / 401 / 344 / 264 MiB for the 1x world catalog: memory "
     "grows less than the data (remove this skip marker to run it)"
 )

@@ -58,7 +58,7 @@ SAVED_VARIABLES = ("last_run.json", "call_history.json", "available_locations.js
 
 
 def slot_objects(slot: datetime, desired_count: int) -> list[str]:
-    """Every SPEC 5 object a successful run of ``slot`` leaves in the store."""
+    """Every docs/contract.md 5 object a successful run of ``slot`` leaves in the store."""
     return [
         price_key(slot),
         if_key(slot),
@@ -281,7 +281,7 @@ def test_a_failed_if_collector_still_merges_with_the_previous_if_and_fails_the_r
     assert "SpotLake Azure run 2025-12-13T13:20:00Z: FAILED (sps=0 if=1 price=0 merge=0)" in run.stdout
     summary = json.loads((tmp_path / "store" / MERGE_SUMMARY).read_text())
     assert summary["slot"] == "2025-12-13T13:20:00Z"
-    assert summary["if_slot"] == "2025-12-13T13:10:00Z"  # SPEC 8 fallback, recorded
+    assert summary["if_slot"] == "2025-12-13T13:10:00Z"  # docs/contract.md 8 fallback, recorded
     assert (tmp_path / "store" / archive_key(SLOT_C)).is_file()
     assert len(alerts) == 1
     assert "collector if exited with 1" in alerts[0]["text"]

@@ -1,4 +1,4 @@
-"""No overlapping runs (SPEC 8): run_collection.sh refuses to start while another run holds the lease; a
+"""No overlapping runs (docs/contract.md 8): run_collection.sh refuses to start while another run holds the lease; a
 killed run's leases are taken over at once on a local store; a failing store is a run failure naming the
 store error; the README's lease commands work. (Taking over the expired lease of a crashed run is checked by
 the first end-to-end run in test_run_collection_e2e.py, which starts with such a lease in its store.)"""

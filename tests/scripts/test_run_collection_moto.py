@@ -41,7 +41,7 @@ LOG_GROUP, LOG_STREAM = "Collection-Data-Count", "Azure-Count"
 AUTH_TABLE = "AzureAuth"
 SLOT = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
 REGION = "us-west-2"
-DOUBLE_MEASURES = ("DesiredCount", "OndemandPrice", "SpotPrice", "Savings", "IF", "T2", "T3")  # SPEC 7
+DOUBLE_MEASURES = ("DesiredCount", "OndemandPrice", "SpotPrice", "Savings", "IF", "T2", "T3")  # docs/contract.md 7
 
 
 def client(service: str, endpoint: str) -> Any:

@@ -1,4 +1,5 @@
-"""The settings object (SPEC 4): defaults, every scheme, validation -> ConfigError (exit 2), no secrets in repr."""
+"""The settings object (docs/contract.md 4): defaults, every scheme, validation -> ConfigError (exit 2), no secrets
+in repr."""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ def test_open_store_on_an_uncreatable_directory_raises_run_failed(base_env: dict
         open_store(broken)
 
 
-# --- public-read ACLs (SPEC 5): moto accepts ACLs everywhere, so the refusal is stubbed -------------------
+# --- public-read ACLs (docs/contract.md 5): moto accepts ACLs everywhere, so the refusal is stubbed -------------------
 
 
 def test_public_objects_fall_back_to_no_acl_on_a_bucket_owner_enforced_bucket(caplog) -> None:

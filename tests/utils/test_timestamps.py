@@ -1,4 +1,4 @@
-"""Run-slot timestamps (SPEC 3): accepted forms, malformed input -> exit 2 naming the accepted forms."""
+"""Run-slot timestamps (docs/contract.md 3): accepted forms, malformed input -> exit 2 naming the accepted forms."""
 
 from __future__ import annotations
 
