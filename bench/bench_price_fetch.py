@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_price_fetch.py [--latency-ms 200] [--levels 1,4,8,16] [--json OUT]
 
 Starts ``emulator/server.py`` (world catalog) as a separate process with ``--latency-ms`` per request, then
-fetches every page with ``price.retail_client.fetch_price_list`` at each concurrency level. Per level it
+fetches every page with ``utils.azure_api.prices.fetch_price_list`` at each concurrency level. Per level it
 prints pages, items, wall seconds, the ideal (pages x latency / concurrency), wall/ideal, and the speed-up
 over the sequential (concurrency 1) fetch.
 """
@@ -24,9 +24,9 @@ if __name__ == "__main__":  # run by path: use the project's interpreter (utils/
     require_runtime()
 
 from price.collect_price import price_session
-from price.retail_client import fetch_price_list
+from utils.azure_api.http import RetryPolicy
+from utils.azure_api.prices import fetch_price_list
 from utils.emulator_mode import start_emulator, stop_emulator
-from utils.http_retry import RetryPolicy
 
 
 def run_level(url: str, workers: int, latency_ms: float) -> dict[str, float]:

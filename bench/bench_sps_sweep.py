@@ -39,7 +39,7 @@ from emulator.testing import running_emulator
 from sps.load_sps import collect_slot
 from sps_module.quota_ledger import subscriptions_needed, subscriptions_needed_rate_only
 from sps_module.request_planner import plan_requests
-from utils.azure_auth import load_azure_auth
+from utils.azure_api.auth import load_azure_auth
 from utils.logs import setup_logging
 from utils.settings import load_settings
 from utils.store import LocalStore

@@ -27,12 +27,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from price.normalise import normalise_prices_with_drops
-from price.retail_client import fetch_price_items
+from utils.azure_api.http import RetryPolicy
+from utils.azure_api.prices import fetch_price_items
 from utils.constants import price_key
 from utils.emulator_mode import azure_endpoints
 from utils.entrypoint import add_timestamp_argument, run_entry
 from utils.errors import RunFailed
-from utils.http_retry import RetryPolicy
 from utils.settings import Settings
 from utils.store import open_store
 from utils.store_io import write_parquet

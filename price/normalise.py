@@ -21,7 +21,7 @@ Rules, each with the fact it rests on:
   but with the OS, ``DCdsv3 Series Linux`` / ``Lasv3 Series Linux`` [mx, eastus2]: a Linux VM product
   starts with "Virtual Machines " or ends with " Linux", and names no Windows, Cloud Services or
   Dedicated Host;
-- ``armSkuName`` is a VM size: ``Standard_``/``Basic_`` (any casing, ``utils.arm_names.is_vm_size_name``).
+- ``armSkuName`` is a VM size: ``Standard_``/``Basic_`` (any casing, ``utils.azure_api.arm_names.is_vm_size_name``).
   Dedicated Host meters are named ``Ddsv4_Type2``, ``Ebsv5-Type1``, ``DCdsv3 Type1`` [mx];
 - spot meters have "Spot" in ``skuName``/``meterName`` [spot, overview examples]; "Low Priority" meters
   (the retired Batch/VMSS low-priority offer) are dropped;
@@ -46,7 +46,7 @@ Rules, each with the fact it rests on:
   ``Catalog.expected_prices`` agrees: one row per offer with a Linux on-demand or spot price);
 - ``Savings = (OD - Spot) / OD * 100``, NaN when OD or Spot is missing;
 - ``InstanceTier``/``InstanceType`` split the ARM name at the first "_" (the tier whatever its casing,
-  ``utils.arm_names``; the size keeps its casing, the spot meter's when there is one); ``Region`` is the
+  ``utils.azure_api.arm_names``; the size keeps its casing, the spot meter's when there is one); ``Region`` is the
   lower-case ARM code; ``RegionName`` the item's ``location``.
 """
 
@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from utils.arm_names import is_vm_size_name, split_arm_sku_name
+from utils.azure_api.arm_names import is_vm_size_name, split_arm_sku_name
 from utils.constants import PRICE_COLUMNS
 
 # Fields read from each item [overview]; absent fields become missing values.

@@ -29,7 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from sps.load_sps import collect_slot
-from utils.azure_auth import load_azure_auth
+from utils.azure_api.auth import load_azure_auth
 from utils.emulator_mode import azure_endpoints
 from utils.entrypoint import add_timestamp_argument, describe_settings, run_entry
 from utils.errors import RunFailed

@@ -42,7 +42,6 @@ import requests
 from sps_module import rotation
 from sps_module.quota_ledger import QuotaLedger, subscriptions_needed
 from sps_module.request_planner import plan_requests
-from sps_module.sps_client import score_frame
 from sps_module.sps_location_manager import endpoint_locations
 from sps_module.sps_prepare_parameters import (
     drop_invalid,
@@ -55,9 +54,10 @@ from sps_module.sps_prepare_parameters import (
 from sps_module.sps_shared_resources import STATE_LEASE, SpsState
 from sps_module.sweep import SweepResult, run_sweep
 from utils import handoff
+from utils.azure_api.http import RetryPolicy
+from utils.azure_api.sps import score_frame
 from utils.constants import DESIRED_COUNTS, SPS_METADATA_KEY, parse_sps_key, sps_key
 from utils.errors import CorruptObject, ObjectNotFound, RunFailed, UsageError
-from utils.http_retry import RetryPolicy
 from utils.lease import held
 from utils.settings import Settings
 from utils.store import Store

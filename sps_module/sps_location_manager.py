@@ -14,16 +14,16 @@ from typing import Any
 
 import requests
 
-from sps_module.sps_client import (
+from sps_module.sps_shared_resources import SpsState
+from utils.azure_api.http import RetryPolicy
+from utils.azure_api.sps import (
     DISCOVERY_LOCATION,
     build_request_body,
     placement_scores_url,
     post_placement_scores,
     supported_locations,
 )
-from sps_module.sps_shared_resources import SpsState
 from utils.errors import RetriableError, RunFailed
-from utils.http_retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -110,7 +110,7 @@ def fetch_workload(settings: Any, session: Any, auth: Any, *, invalid_regions: s
                    progress_logger: logging.Logger | None = None) -> pd.DataFrame:
     """Prices (every page) + the SKU listing of the first subscription -> ``build_workload``."""
     from price.collect_price import collect_prices
-    from utils.azure_skus import list_vm_skus
+    from utils.azure_api.skus import list_vm_skus
 
     prices = collect_prices(settings, session, progress_logger=progress_logger)
     skus = list_vm_skus(auth, auth.subscription_ids[0], timeout=settings.http_timeout)

@@ -13,7 +13,7 @@ Per planned call, until it has scores:
    them, drop them, go back to 1; a 400 that names nothing of this call (unreadable) -> retried once, then
    the call is *dropped*: its pairs are lost and counted, the sweep goes on; 401 -> refresh the token once
    and resend; timeouts, connection errors, 5xx, ``NoRegisteredProviderFound``, malformed JSON -> back off
-   and retry up to ``max_attempts`` times (``utils.http_retry.RetryPolicy`` backoff); 403 and other 4xx ->
+   and retry up to ``max_attempts`` times (``utils.azure_api.http.RetryPolicy`` backoff); 403 and other 4xx ->
    the run fails.
 
 Every HTTP attempt spends one unit of quota in the ledger (retries, 429s and 400s included), so the ledger
@@ -36,7 +36,8 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from sps_module.quota_ledger import Bucket, QuotaLedger
 from sps_module.request_planner import PlannedCall
-from sps_module.sps_client import (
+from utils.azure_api.http import RetryPolicy
+from utils.azure_api.sps import (
     MalformedResponse,
     build_request_body,
     classify_error,
@@ -46,7 +47,6 @@ from sps_module.sps_client import (
     post_placement_scores,
 )
 from utils.errors import RunFailed
-from utils.http_retry import RetryPolicy
 from utils.logs import Progress
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ MAX_UNREADABLE_ATTEMPTS = 2
 
 
 def default_retry_policy() -> RetryPolicy:
-    """Transient faults of one SPS call: 5 attempts, full-jitter backoff up to 8 s (utils.http_retry)."""
+    """Transient faults of one SPS call: 5 attempts, full-jitter backoff up to 8 s (utils.azure_api.http)."""
     return RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=8.0)
 
 

@@ -1,6 +1,6 @@
 """VM specs per size (vCPUs, memory, GPUs, CPU architecture) and the price per vCPU, pure.
 
-The specs come from the ``capabilities`` of Compute Resource SKUs records (``utils.azure_skus``), ride in
+The specs come from the ``capabilities`` of Compute Resource SKUs records (``utils.azure_api.skus``), ride in
 the raw IF dataset beside the family, and are carried into the merged dataset, the state, the CSV archive
 and the SQLite / Parquet time-series sinks. They are not in ``latest_azure.json`` and not Timestream
 measures (SpotLake's web client and series keep their shape).

@@ -26,13 +26,13 @@ from tests.price.helpers import (
     run_in_process,
     stored_keys,
 )
-from utils.azure_auth import load_azure_auth
+from utils.azure_api.auth import load_azure_auth
+from utils.azure_api.http import RetryPolicy
+from utils.azure_api.resource_graph import IF_DATASET_COLUMNS, collect_if
 from utils.constants import if_key
 from utils.emulator_mode import with_emulator_url
-from utils.http_retry import RetryPolicy
 from utils.modload import load_if_collector
 from utils.settings import load_settings
-from utils.spot_resources import IF_DATASET_COLUMNS, collect_if
 from utils.timestamps import parse_slot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""utils/spot_resources.py and utils/azure_skus.py pure parts: paging rules, parsers, the IF join."""
+"""utils/azure_api/resource_graph.py and utils/azure_api/skus.py pure parts: paging rules, parsers, the IF join."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from utils.arm_names import split_arm_sku_name
-from utils.azure_skus import NextLinkPaging, vm_skus_frame
-from utils.constants import IF_COLUMNS
-from utils.errors import RetriableError, RunFailed
-from utils.spot_resources import (
+from utils.azure_api.arm_names import split_arm_sku_name
+from utils.azure_api.resource_graph import (
     EVICTION_BUCKET_TO_IF,
     IF_DATASET_COLUMNS,
     SkipTokenPaging,
@@ -21,6 +18,9 @@ from utils.spot_resources import (
     eviction_rates_frame,
     parse_resets_after,
 )
+from utils.azure_api.skus import NextLinkPaging, vm_skus_frame
+from utils.constants import IF_COLUMNS
+from utils.errors import RetriableError, RunFailed
 from utils.vm_specs import SPEC_COLUMNS
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from utils.azure_api.http import RetryPolicy
 from utils.entrypoint import run_entry
-from utils.http_retry import RetryPolicy
 from utils.store import LocalStore
 from utils.store_io import read_parquet
 

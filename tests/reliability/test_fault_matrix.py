@@ -32,7 +32,7 @@ COLLECTOR_FAULT_SUITES = {
     "skus": "tests/if_collector/test_collect_if.py (FAULT_KINDS, recoverable and persistent)",
     "sps": "tests/sps/test_collect_emulator.py (retried faults; faults that outlive the retries)",
     "token": "tests/sps/test_collect_emulator.py (token 500/503 retried, 500 for good; refused secret and expiry in "
-             "tests/utils/test_azure_auth.py)",
+             "tests/azure/test_auth.py)",
 }
 # One step of each kind end to end (a collector's raw object, SPS state, a merge publish step, the commit,
 # monitoring, each sink) to keep `make test` within its time budget; the other merge publish steps (archive,

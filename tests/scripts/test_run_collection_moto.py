@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.scripts.support import capture_server, imds_stand_in, run_script, script_env, write_tiny_catalog
-from utils.azure_auth import EMULATOR_CLIENT_ID, EMULATOR_TENANT, emulator_subscription_ids
+from utils.azure_api.auth import EMULATOR_CLIENT_ID, EMULATOR_TENANT, emulator_subscription_ids
 from utils.constants import (
     LATEST_JSON_KEY,
     LATEST_STATE_KEY,

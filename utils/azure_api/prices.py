@@ -27,8 +27,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import requests
 
 from price.normalise import ITEM_FIELDS
+from utils.azure_api.http import RetryPolicy, get_json
 from utils.errors import RetriableError, RunFailed
-from utils.http_retry import RetryPolicy, get_json
 from utils.logs import Progress
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""utils/http_retry.py: the status table, Retry-After parsing, and the retry loop."""
+"""utils/azure_api/http.py: the status table, Retry-After parsing, and the retry loop."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from utils.azure_api.http import Outcome, RetryPolicy, outcome_for_status, parse_retry_after, retry_after_from_text
 from utils.errors import RetriableError, RunFailed
-from utils.http_retry import Outcome, RetryPolicy, outcome_for_status, parse_retry_after, retry_after_from_text
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_get_json_turns_each_answer_on_the_wire_into_one_outcome(
 ) -> None:
     import requests
 
-    from utils.http_retry import get_json
+    from utils.azure_api.http import get_json
 
     with requests.Session() as session:
         if raised is None:
@@ -171,7 +171,7 @@ def test_a_refused_connection_is_retriable() -> None:
 
     import requests
 
-    from utils.http_retry import get_json
+    from utils.azure_api.http import get_json
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import requests
 
-from utils.arm_names import split_arm_sku_name
+from utils.azure_api.arm_names import split_arm_sku_name
+from utils.azure_api.http import arm_error_fields
 from utils.constants import ROW_KEY_COLUMNS, SPS_COLUMNS
-from utils.http_retry import arm_error_fields
 
 API_VERSION = "2025-06-05"
 SCORE_TO_NUMBER: dict[str, float] = {"High": 3.0, "Medium": 2.0, "Low": 1.0}
@@ -185,7 +185,7 @@ def normalise_scores(items: list[dict[str, Any]], desired_count: int, slot: date
     """Score items -> the raw SPS frame (docs/contract.md 6): one row per (tier, type, region, zone), ``SPS_COLUMNS``.
 
     ``Standard_NC24ads_A100_v4`` -> tier ``Standard``, type ``NC24ads_A100_v4`` (casing kept; the tier is
-    recognised whatever its casing, ``utils.arm_names``); High/Medium/Low -> 3/2/1, any other label -> NaN
+    recognised whatever its casing, ``utils.azure_api.arm_names``); High/Medium/Low -> 3/2/1, any other label -> NaN
     with the label kept in ``ScoreLabel``; no zone -> ``Single``; duplicates (same row key, compared
     case-insensitively) dropped, first kept. Sorted by the row key.
     """

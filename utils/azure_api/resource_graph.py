@@ -2,7 +2,7 @@
 (docs/contract.md 6).
 
 - ``fetch_eviction_rates``: the I/O — ``ResourceGraphClient.resources`` paged with ``$skipToken`` to the
-  end, the per-user quota headers respected, retries by ``utils.http_retry``.
+  end, the per-user quota headers respected, retries by ``utils.azure_api.http``.
 - ``SkipTokenPaging``: the paging rules, no I/O.
 - ``eviction_rates_frame`` and ``build_if_dataset``: pure parsers/joins over plain rows and frames.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from utils.arm_names import split_arm_sku_name
+from utils.azure_api.arm_names import split_arm_sku_name
+from utils.azure_api.http import RetryPolicy, azure_call_error
 from utils.constants import IF_COLUMNS
 from utils.errors import RetriableError, RunFailed
-from utils.http_retry import RetryPolicy, azure_call_error
 from utils.logs import Progress
 from utils.vm_specs import SPEC_COLUMNS
 
@@ -201,7 +201,7 @@ def build_if_dataset(skus: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
     """The IF dataset (``IF_DATASET_COLUMNS``): one row per VM SKU and region, IF joined case-insensitively.
 
     Args:
-        skus: ``utils.azure_skus.VM_SKU_COLUMNS`` (ARM casing in ``Name``; spec columns that are absent are
+        skus: ``utils.azure_api.skus.VM_SKU_COLUMNS`` (ARM casing in ``Name``; spec columns that are absent are
             published as missing).
         rates: ``eviction_rates_frame`` output (lower-case keys, as Resource Graph spells sku names).
 
@@ -252,7 +252,7 @@ def collect_if(
     Raises:
         RunFailed: either source kept failing, or the credential was refused.
     """
-    from utils.azure_skus import list_vm_skus
+    from utils.azure_api.skus import list_vm_skus
 
     policy = retry_policy or RetryPolicy()
     if not auth.subscription_ids:

@@ -1,4 +1,4 @@
-"""price/retail_client.py: URL building, page parsing, and the $skip paging rules (no I/O)."""
+"""utils/azure_api/prices.py: URL building, page parsing, and the $skip paging rules (no I/O)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from price.retail_client import (
+from utils.azure_api.prices import (
     PagingInconsistent,
     PricePage,
     SkipPaging,

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from utils.arm_names import is_vm_size_name, size_key, split_arm_name, split_arm_sku_name
+from utils.azure_api.arm_names import is_vm_size_name, size_key, split_arm_name, split_arm_sku_name
 
 
 @pytest.mark.parametrize(

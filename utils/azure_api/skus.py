@@ -3,7 +3,7 @@
 ``list_vm_skus`` lists ``Microsoft.Compute/skus`` once per subscription through azure-mgmt-compute and
 returns one row per (sku, location) of ``resourceType == "virtualMachines"`` (the API returns every
 resource type and cannot filter by type server-side, docs/azure-facts.md 4.1). ``vm_skus_frame`` is the pure parser.
-The tier/size split of a name lives in ``utils.arm_names``.
+The tier/size split of a name lives in ``utils.azure_api.arm_names``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from utils.azure_api.http import RetryPolicy, azure_call_error, status_error
 from utils.errors import RetriableError, RunFailed
-from utils.http_retry import RetryPolicy, azure_call_error, status_error
 from utils.vm_specs import CAPABILITY_TO_COLUMN, SPEC_COLUMNS, SPEC_TEXT_COLUMNS
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sps_module.sps_client import (
+from utils.azure_api.http import arm_error_fields
+from utils.azure_api.sps import (
     MalformedResponse,
     build_request_body,
     classify_error,
@@ -23,7 +24,6 @@ from sps_module.sps_client import (
     supported_locations,
 )
 from utils.constants import SPS_COLUMNS
-from utils.http_retry import arm_error_fields
 
 SLOT = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
 
@@ -178,7 +178,7 @@ def test_an_sdk_error_whose_body_azure_core_cannot_parse_still_names_its_code(tm
 
     from emulator.testing import running_emulator
     from tests.emulator.conftest import TINY_CATALOG
-    from utils.http_retry import azure_call_error
+    from utils.azure_api.http import azure_call_error
 
     catalog = tmp_path / "tiny.csv"
     catalog.write_text(TINY_CATALOG)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emulator.testing import running_emulator
-from utils.azure_auth import (
+from utils.azure_api.auth import (
     EMULATOR_TENANT,
     EmulatorTokenCredential,
     credential_from_item,
