@@ -23,9 +23,9 @@ if __name__ == "__main__":  # run by path: use the project's interpreter (utils/
 
     require_runtime()
 
-from price.collect_price import price_session
-from utils.azure_api.http import RetryPolicy
+from price.price_dataset import price_session
 from utils.azure_api.prices import fetch_price_list
+from utils.azure_api.retry import RetryPolicy
 from utils.emulator_mode import start_emulator, stop_emulator
 
 

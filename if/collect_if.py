@@ -6,8 +6,8 @@
 Writes ``rawdata/azure/spot_if/YYYY/MM/DD/HH-MM_spot_if.parquet`` (``IF_COLUMNS``) only once both sources
 are complete. Credentials per docs/contract.md 4 (``utils.azure_api.auth``); a missing or refused credential
 fails the run (exit 1) with a message that names no secret. ``if`` is a Python keyword, so the logic lives in
-importable modules (``utils.azure_api.resource_graph``, ``utils.azure_api.skus``) and this file is only the
-shell; tests load it with ``utils.modload.load_if_collector()``.
+importable modules (``utils.if_dataset``, ``utils.azure_api.resource_graph``, ``utils.azure_api.skus``) and this
+file is only the shell; tests load it with ``utils.modload.load_if_collector()``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ if __name__ == "__main__":  # run as a script by path: make the repository root 
     require_runtime()
 
 from utils.azure_api.auth import load_azure_auth
-from utils.azure_api.http import RetryPolicy
-from utils.azure_api.resource_graph import collect_if
+from utils.azure_api.retry import RetryPolicy
 from utils.constants import if_key
 from utils.emulator_mode import azure_endpoints
 from utils.entrypoint import add_timestamp_argument, run_entry
+from utils.if_dataset import collect_if
 from utils.settings import Settings
 from utils.store import open_store
 from utils.store_io import write_parquet

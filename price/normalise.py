@@ -61,13 +61,8 @@ import numpy as np
 import pandas as pd
 
 from utils.azure_api.arm_names import is_vm_size_name, split_arm_sku_name
+from utils.azure_api.prices import ITEM_FIELDS
 from utils.constants import PRICE_COLUMNS
-
-# Fields read from each item [overview]; absent fields become missing values.
-ITEM_FIELDS = [
-    "armRegionName", "armSkuName", "location", "productName", "skuName", "meterName", "type", "retailPrice",
-    "effectiveStartDate", "effectiveEndDate", "meterId", "isPrimaryMeterRegion",
-]  # fmt: skip
 
 # Sovereign-cloud regions (docs/contract.md 6: Gov, DoD, China, Germany). Microsoft Cloud Deutschland's regions were
 # germanycentral / germanynortheast; germanywestcentral and germanynorth are ordinary public regions, so

@@ -54,7 +54,7 @@ from sps_module.sps_prepare_parameters import (
 from sps_module.sps_shared_resources import STATE_LEASE, SpsState
 from sps_module.sweep import SweepResult, run_sweep
 from utils import handoff
-from utils.azure_api.http import RetryPolicy
+from utils.azure_api.retry import RetryPolicy
 from utils.azure_api.sps import score_frame
 from utils.constants import DESIRED_COUNTS, SPS_METADATA_KEY, parse_sps_key, sps_key
 from utils.errors import CorruptObject, ObjectNotFound, RunFailed, UsageError
@@ -170,7 +170,7 @@ def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session
     invalid_regions, invalid_sizes = state.invalid_regions(today, slot), state.invalid_sizes(today, slot)
     calls = drop_invalid(planned, invalid_regions, invalid_sizes)
     locations = endpoint_locations(state, session, auth, today=today, timeout=settings.http_timeout,
-                                   fallback=sorted(set(pairs["Region"])))
+                                   fallback=sorted(set(pairs["Region"])), policy=retry_policy)
     window_seconds = settings.sps_quota_window_minutes * 60
     ledger = QuotaLedger(auth.subscription_ids, locations, settings.sps_quota_per_location, window_seconds)
     state.load_ledger(ledger, clock())

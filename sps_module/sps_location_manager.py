@@ -15,49 +15,15 @@ from typing import Any
 import requests
 
 from sps_module.sps_shared_resources import SpsState
-from utils.azure_api.http import RetryPolicy
-from utils.azure_api.sps import (
-    DISCOVERY_LOCATION,
-    build_request_body,
-    placement_scores_url,
-    post_placement_scores,
-    supported_locations,
-)
-from utils.errors import RetriableError, RunFailed
+from utils.azure_api.retry import RetryPolicy
+from utils.azure_api.sps import discover_endpoint_locations
+from utils.errors import RunFailed
 
 log = logging.getLogger(__name__)
 
 
-def discover_endpoint_locations(session: requests.Session, auth: Any, subscription: str, *, timeout: float,
-                                policy: RetryPolicy | None = None) -> list[str]:
-    """Endpoint locations listed by ARM for a deliberately invalid location ([] when the answer lists none).
-
-    Raises:
-        RunFailed: the discovery call kept failing (connection errors, 5xx) past its retries.
-    """
-    url = placement_scores_url(auth.arm_endpoint, subscription, DISCOVERY_LOCATION)
-    body = build_request_body(["eastus"], ["Standard_D2s_v3"], 1)
-
-    def attempt() -> list[str]:
-        try:
-            response = post_placement_scores(session, url, auth.bearer_token(), body, timeout)
-        except requests.RequestException as exc:
-            raise RetriableError(f"endpoint location discovery: {type(exc).__name__}") from None
-        if response.status_code == 401:
-            auth.invalidate_token()
-            raise RetriableError("endpoint location discovery: HTTP 401 (token refreshed)", status=401)
-        if response.status_code == 429 or response.status_code >= 500:
-            # Never sleep an SPS 429's Retry-After (3600 s): a short backoff, then the stored list.
-            raise RetriableError(f"endpoint location discovery: HTTP {response.status_code}",
-                                 status=response.status_code)
-        return supported_locations(response.text)
-
-    return (policy or RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=4.0, max_retry_after=4.0)).call(
-        attempt, describe="SPS endpoint location discovery")
-
-
 def endpoint_locations(state: SpsState, session: requests.Session, auth: Any, *, today: str, timeout: float,
-                       fallback: list[str], policy: RetryPolicy | None = None) -> list[str]:
+                       fallback: list[str], policy: RetryPolicy) -> list[str]:
     """Today's endpoint locations: stored if discovered today, else discovered (and stored), else fallbacks."""
     stored = state.available_locations()
     if stored is not None and stored.date == today:

@@ -14,7 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from price.price_dataset import collect_prices
 from sps_module.request_planner import PlannedCall, RequestPlan, plan_from_frame, plan_to_frame
+from utils.azure_api.retry import RetryPolicy
+from utils.azure_api.skus import list_vm_skus
 from utils.constants import SPS_REQUEST_PLAN_KEY
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.store import Store
@@ -109,11 +112,9 @@ def load_plan(store: Store, workload_date: str) -> tuple[PlannedCall, ...] | Non
 def fetch_workload(settings: Any, session: Any, auth: Any, *, invalid_regions: set[str], invalid_sizes: set[str],
                    progress_logger: logging.Logger | None = None) -> pd.DataFrame:
     """Prices (every page) + the SKU listing of the first subscription -> ``build_workload``."""
-    from price.collect_price import collect_prices
-    from utils.azure_api.skus import list_vm_skus
-
-    prices = collect_prices(settings, session, progress_logger=progress_logger)
-    skus = list_vm_skus(auth, auth.subscription_ids[0], timeout=settings.http_timeout)
+    policy = RetryPolicy.from_settings(settings)
+    prices = collect_prices(settings, session, progress_logger=progress_logger, retry_policy=policy)
+    skus = list_vm_skus(auth, auth.subscription_ids[0], timeout=settings.http_timeout, retry_policy=policy)
     pairs = build_workload(prices, skus, invalid_regions, invalid_sizes)
     log.info("SPS workload: %d pairs (%d regions, %d sizes) from %d price rows and %d SKU rows", len(pairs),
              pairs["Region"].nunique(), pairs["InstanceType"].nunique(), len(prices), len(skus))

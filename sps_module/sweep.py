@@ -36,7 +36,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from sps_module.quota_ledger import Bucket, QuotaLedger
 from sps_module.request_planner import PlannedCall
-from utils.azure_api.http import RetryPolicy
+from utils.azure_api.retry import RetryPolicy
 from utils.azure_api.sps import (
     MalformedResponse,
     build_request_body,

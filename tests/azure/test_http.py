@@ -6,20 +6,42 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from utils.azure_api.http import Outcome, RetryPolicy, outcome_for_status, parse_retry_after, retry_after_from_text
+from utils.azure_api.classify import Outcome, classify, outcome_for_status
+from utils.azure_api.http import status_error
+from utils.azure_api.retry import RetryPolicy, parse_retry_after, retry_after_from_text
 from utils.errors import RetriableError, RunFailed
 
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
-        (200, Outcome.OK), (204, Outcome.OK), (408, Outcome.RETRY), (429, Outcome.RETRY), (500, Outcome.RETRY),
-        (502, Outcome.RETRY), (503, Outcome.RETRY), (504, Outcome.RETRY), (400, Outcome.FAIL),
-        (401, Outcome.FAIL), (403, Outcome.FAIL), (404, Outcome.FAIL), (409, Outcome.FAIL), (501, Outcome.FAIL),
+        (200, Outcome.OK), (204, Outcome.OK), (408, Outcome.RETRY), (409, Outcome.RETRY), (429, Outcome.THROTTLED),
+        (500, Outcome.RETRY), (501, Outcome.RETRY), (502, Outcome.RETRY), (503, Outcome.RETRY),
+        (504, Outcome.RETRY), (400, Outcome.BAD_REQUEST), (401, Outcome.AUTH), (403, Outcome.FAIL),
+        (404, Outcome.FAIL),
     ],
 )
 def test_each_status_maps_to_one_outcome(status: int, outcome: Outcome) -> None:
     assert outcome_for_status(status) is outcome
+    assert classify(status, "").kind is outcome
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [(200, None), (408, True), (409, True), (429, True), (500, True), (503, True), (400, False), (401, False),
+     (403, False), (404, False)],
+)
+def test_a_generic_caller_retries_exactly_the_retriable_outcomes(status: int, retried: bool | None) -> None:
+    error = status_error(status, {}, "page 1", lambda: "")
+    assert (None if error is None else isinstance(error, RetriableError)) == retried
+    assert error is None or isinstance(error, (RetriableError, RunFailed))
+
+
+def test_the_sps_quota_wording_is_throttling_whatever_the_status_and_its_wait_is_read_from_the_text() -> None:
+    text = "You have reached the maximum number of requests allowed. Please try again after 3600 seconds."
+    assert classify(400, text).kind is Outcome.THROTTLED
+    error = status_error(429, {}, "call", lambda: text)
+    assert isinstance(error, RetriableError) and error.retry_after == 3600.0
 
 
 def test_retry_after_is_read_in_seconds_milliseconds_and_as_an_http_date() -> None:

@@ -10,18 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from utils.azure_api.http import arm_error_fields
+from utils.azure_api.classify import arm_error_fields, classify, error_message, supported_locations
 from utils.azure_api.sps import (
     MalformedResponse,
     build_request_body,
-    classify_error,
-    error_message,
     match_answer,
     normalise_scores,
     parse_score_items,
     placement_scores_url,
     score_frame,
-    supported_locations,
 )
 from utils.constants import SPS_COLUMNS
 
@@ -104,12 +101,12 @@ INVALID_SIZE = ("The value 'Standard_Z9' provided for the input parameter "
     ],
 )
 def test_each_error_answer_maps_to_what_the_caller_does(status, text, kind):
-    assert classify_error(status, text).kind == kind
+    assert classify(status, text).kind == kind
 
 
 def test_invalid_values_are_named():
-    assert classify_error(400, INVALID_REGION).invalid_regions == ("mars",)
-    assert classify_error(400, INVALID_SIZE).invalid_sizes == ("Standard_Z9",)
+    assert classify(400, INVALID_REGION).invalid_regions == ("mars",)
+    assert classify(400, INVALID_SIZE).invalid_sizes == ("Standard_Z9",)
 
 
 def test_supported_locations_are_parsed_from_the_no_registered_provider_text():
@@ -129,10 +126,10 @@ ESCAPED_SIZE = ('{"error":{"code":"BadRequest","message":"The value \\u0027STAND
 
 def test_invalid_values_are_read_from_error_message_first_even_with_escaped_quotes():
     assert "\\u0027" in ESCAPED_REGION
-    assert classify_error(400, ESCAPED_REGION).invalid_regions == ("japaneast",)
-    assert classify_error(400, ESCAPED_SIZE).invalid_sizes == ("STANDARD_E2S_V5",)
+    assert classify(400, ESCAPED_REGION).invalid_regions == ("japaneast",)
+    assert classify(400, ESCAPED_SIZE).invalid_sizes == ("STANDARD_E2S_V5",)
     # A cut body is not JSON: the raw text (quotes unescaped) is read second.
-    assert classify_error(400, ESCAPED_REGION[:-4]).invalid_regions == ("japaneast",)
+    assert classify(400, ESCAPED_REGION[:-4]).invalid_regions == ("japaneast",)
     assert error_message(ESCAPED_REGION).startswith("BadRequest: The value 'japaneast'")
 
 

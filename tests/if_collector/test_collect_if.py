@@ -27,10 +27,10 @@ from tests.price.helpers import (
     stored_keys,
 )
 from utils.azure_api.auth import load_azure_auth
-from utils.azure_api.http import RetryPolicy
-from utils.azure_api.resource_graph import IF_DATASET_COLUMNS, collect_if
+from utils.azure_api.retry import RetryPolicy
 from utils.constants import if_key
 from utils.emulator_mode import with_emulator_url
+from utils.if_dataset import IF_DATASET_COLUMNS, collect_if
 from utils.modload import load_if_collector
 from utils.settings import load_settings
 from utils.timestamps import parse_slot

@@ -10,17 +10,12 @@ import pandas as pd
 import pytest
 
 from utils.azure_api.arm_names import split_arm_sku_name
-from utils.azure_api.resource_graph import (
-    EVICTION_BUCKET_TO_IF,
-    IF_DATASET_COLUMNS,
-    SkipTokenPaging,
-    build_if_dataset,
-    eviction_rates_frame,
-    parse_resets_after,
-)
-from utils.azure_api.skus import NextLinkPaging, vm_skus_frame
+from utils.azure_api.paging import NextLinkPaging, SkipTokenPaging
+from utils.azure_api.resource_graph import EVICTION_BUCKET_TO_IF, eviction_rates_frame, parse_resets_after
+from utils.azure_api.skus import vm_skus_frame
 from utils.constants import IF_COLUMNS
 from utils.errors import RetriableError, RunFailed
+from utils.if_dataset import IF_DATASET_COLUMNS, build_if_dataset
 from utils.vm_specs import SPEC_COLUMNS
 
 

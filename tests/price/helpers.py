@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from utils.azure_api.http import RetryPolicy
+from utils.azure_api.retry import RetryPolicy
 from utils.entrypoint import run_entry
 from utils.store import LocalStore
 from utils.store_io import read_parquet

@@ -23,7 +23,7 @@ from sps_module.sps_shared_resources import CALL_HISTORY, LAST_RUN, OVER_LIMIT, 
 from tests.conftest import REPO_ROOT
 from tests.sps.helpers import sps_settings, write_small_catalog
 from utils.azure_api.auth import load_azure_auth
-from utils.azure_api.http import RetryPolicy
+from utils.azure_api.retry import RetryPolicy
 from utils.constants import SPS_COLUMNS, SPS_METADATA_KEY, sps_key, sps_saved_key
 from utils.errors import RunFailed
 from utils.lease import LeaseHeld, acquire

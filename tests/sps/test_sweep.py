@@ -14,7 +14,7 @@ import requests
 from sps_module.quota_ledger import QuotaLedger
 from sps_module.request_planner import PlannedCall
 from sps_module.sweep import run_sweep
-from utils.azure_api.http import RetryPolicy
+from utils.azure_api.retry import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=5, base_delay=0.0, max_delay=0.0)
 CALL = PlannedCall(("eastus", "westus"), ("Standard_D2s_v3", "Standard_D4s_v3"))

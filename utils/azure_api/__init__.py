@@ -8,6 +8,7 @@
 - ``skus``: Compute Resource SKUs, ``nextLink`` paging, the VM SKU frame.
 - ``sps``: Spot Placement Scores: request builders, answer parsers, error classification.
 
-The package is not named ``utils/azure``: ``utils/runtime.py`` runs by path with ``utils/`` first on
-``sys.path``, where a package named ``azure`` would hide the Azure SDK's ``azure`` namespace package.
+Nothing here imports a collector (``price``, ``if``, ``sps``, ``sps_module``) or the merge. The package is not
+named ``utils/azure``: ``utils/runtime.py`` runs by path with ``utils/`` first on ``sys.path``, where a package
+named ``azure`` would hide the Azure SDK's ``azure`` namespace package.
 """

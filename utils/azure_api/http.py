@@ -1,203 +1,58 @@
-"""The one retry policy for HTTP calls to Azure, and the one table mapping a status code to what to do.
+"""One attempt of an HTTP call to Azure, read through the one outcome table, and ``fetch``: attempts under a
+``RetryPolicy``.
 
-Policy: exponential backoff with full jitter (AWS Architecture Blog, "Exponential
-Backoff And Jitter": sleep = uniform(0, min(max_delay, base_delay * 2**retry))); a server's Retry-After is
-honoured but capped at ``max_retry_after`` (a real SPS 429 says "try again after 3600 seconds", docs/azure-facts.md
-1.6; azure-core would sleep it in full, docs/azure-facts.md 5.3), and attempts are bounded.
+What is retried (``utils.azure_api.classify``): 408, 409, 429, 5xx, timeouts, connection errors (reset, refused,
+truncated body) and a 2xx whose JSON cannot be read. Anything else (400, 401, 403, 404, ...) fails at once.
 
-What is retried: 408, 429, 500, 502, 503, 504, timeouts, connection errors (reset, refused, truncated
-body) and a 2xx whose JSON cannot be read. Anything else (400, 401, 403, 404, ...) fails at once.
-
-    policy = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=20.0)
-    payload = policy.call(lambda: get_json(session, url, timeout=30, describe="prices page 3"),
-                          describe="prices page 3")
+    policy = RetryPolicy.from_settings(settings)
+    payload, _ = fetch(policy, "prices page 3", lambda: get_json(session, url, timeout=30, describe="prices page 3"))
 
 ``get_json``/``request_json`` do one attempt and raise ``RetriableError`` (retry) or ``RunFailed`` (fail);
-``policy.call`` retries the former and, once the attempts are spent, raises ``RunFailed``. For azure-core
-SDK calls, ``azure_call_error`` turns an azure-core exception into the same two outcomes.
+``fetch`` runs attempts under the policy (``requests`` and azure-core exceptions an attempt lets out are
+mapped by the same table) and, once the attempts are spent, raises ``RunFailed``. For azure-core SDK calls,
+``azure_call_error`` turns an azure-core exception into the same two outcomes.
 """
 
 from __future__ import annotations
 
-import email.utils
-import enum
-import json
 import logging
-import random
-import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
 
+from utils.azure_api.classify import Outcome, arm_error_fields, classify
+from utils.azure_api.retry import RetryPolicy, parse_retry_after, retry_after_from_text
 from utils.errors import RetriableError, RunFailed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Outcome(enum.Enum):
-    """What a caller does with a response status."""
+def fetch(policy: RetryPolicy, describe: str, attempt: Callable[[], T], *,
+          on_retry: Callable[[RetriableError, int, float], None] | None = None) -> T:
+    """Run ``attempt`` (one request, read and checked: a bad page is re-fetched alone) under ``policy``.
 
-    OK = "ok"
-    RETRY = "retry"
-    FAIL = "fail"
+    An attempt raises ``RetriableError``/``RunFailed`` itself (``request_json``, a pager's ``accept``), or lets
+    a ``requests`` or azure-core exception out, which is mapped here by the one table. Other exceptions are
+    bugs and propagate unchanged.
 
-
-# Status -> outcome for every status that is not a plain success or a plain failure. 2xx not listed = OK,
-# anything else not listed = FAIL. ARM, Resource Graph and Retail Prices all throttle with 429 +
-# Retry-After (docs/azure-facts.md 2.5, 3.3, 5.4); 5xx are transient server faults; 408 is a server-side timeout.
-STATUS_OUTCOMES: dict[int, Outcome] = {
-    408: Outcome.RETRY,
-    429: Outcome.RETRY,
-    500: Outcome.RETRY,
-    502: Outcome.RETRY,
-    503: Outcome.RETRY,
-    504: Outcome.RETRY,
-}
-
-
-def outcome_for_status(status: int) -> Outcome:
-    """``200`` -> OK, ``429``/``5xx`` -> RETRY, ``400``/``401``/``404``/... -> FAIL."""
-    if status in STATUS_OUTCOMES:
-        return STATUS_OUTCOMES[status]
-    return Outcome.OK if 200 <= status < 300 else Outcome.FAIL
-
-
-# Azure sends Retry-After in seconds; Retail Prices has its own header (docs/azure-facts.md 2.5); azure-core also
-# honours the millisecond variants (docs/azure-facts.md 5.3).
-_RETRY_AFTER_HEADERS_SECONDS = ("retry-after", "x-ms-ratelimit-retailprices-retry-after")
-_RETRY_AFTER_HEADERS_MS = ("retry-after-ms", "x-ms-retry-after-ms")
-
-
-def parse_retry_after(headers: Any, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
-    """Seconds to wait from a response's headers (a case-insensitive mapping), or None when absent/unreadable.
-
-    >>> parse_retry_after({"Retry-After": "2"})
-    2.0
+    Raises:
+        RunFailed: a fault outlived the policy's attempts, or an answer that is not worth retrying.
     """
-    lowered = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
-    for name in _RETRY_AFTER_HEADERS_MS:
-        value = lowered.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) / 1000.0)
-            except ValueError:
-                continue  # unreadable hint: fall through to the other headers / plain backoff
-    for name in _RETRY_AFTER_HEADERS_SECONDS:
-        value = lowered.get(name)
-        if value is None:
-            continue
+    from azure.core.exceptions import AzureError
+
+    def guarded() -> T:
         try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass  # not a number: RFC 9110 also allows an HTTP date, tried next
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            continue  # unreadable hint: plain backoff applies
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - now()).total_seconds())
-    return None
+            return attempt()
+        except requests.Timeout as exc:
+            raise RetriableError(f"{describe}: timed out ({type(exc).__name__})") from None
+        except requests.RequestException as exc:  # ConnectionError, ChunkedEncodingError (truncated body), ...
+            raise RetriableError(f"{describe}: connection failed ({type(exc).__name__})") from None
+        except AzureError as exc:
+            raise azure_call_error(exc, describe) from None
 
-
-_RETRY_AFTER_TEXT = re.compile(r"try again after '?(\d+)'? seconds", re.IGNORECASE)
-
-
-def retry_after_from_text(text: str) -> float | None:
-    """The wait named in a throttling message body ("Please try again after 3600 seconds.", docs/azure-facts.md 1.6)."""
-    match = _RETRY_AFTER_TEXT.search(text or "")
-    return float(match.group(1)) if match else None
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded retries with exponential backoff, full jitter and a capped Retry-After.
-
-    Attributes:
-        max_attempts: total attempts including the first (>= 1).
-        base_delay: backoff scale in seconds; retry ``n`` (1-based) sleeps uniform(0, min(max_delay,
-            base_delay * 2**(n-1))).
-        max_delay: ceiling of the exponential backoff.
-        max_retry_after: ceiling applied to a server's Retry-After (a longer hint is cut to this).
-        sleep: injected for tests.
-        jitter: injected for tests (returns a float in [0, 1)).
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    max_retry_after: float = 60.0
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
-    jitter: Callable[[], float] = field(default=random.random, repr=False)
-
-    @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> RetryPolicy:
-        """The policy configured by ``settings.retry`` (SPOTLAKE_RETRY_* variables), with overrides."""
-        config = settings.retry
-        values = {
-            "max_attempts": config.max_attempts,
-            "base_delay": config.base_delay,
-            "max_delay": config.max_delay,
-            "max_retry_after": config.max_retry_after,
-        }
-        values.update(overrides)
-        return cls(**values)
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
-            raise ValueError("delays must be >= 0")
-
-    def delay(self, retry: int, retry_after: float | None = None) -> float:
-        """Seconds to sleep before retry number ``retry`` (1-based).
-
-        With a server hint: the hint capped at ``max_retry_after`` (never less than the hint's cap, so a
-        throttled client does not come back early); without: full-jitter exponential backoff.
-        """
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(retry - 1, 0)))
-        return ceiling * self.jitter()
-
-    def call(
-        self,
-        fn: Callable[[], T],
-        *,
-        describe: str,
-        on_retry: Callable[[RetriableError, int, float], None] | None = None,
-    ) -> T:
-        """Run ``fn`` until it returns, retrying ``RetriableError`` up to ``max_attempts`` in all.
-
-        Args:
-            fn: one attempt; raises ``RetriableError`` for a transient fault, anything else to stop.
-            describe: what is being done, for messages ("prices page $skip=3000"); no secrets, no URLs
-                with credentials.
-            on_retry: called as ``on_retry(error, retry_number, delay)`` before each sleep (progress counters).
-
-        Raises:
-            RunFailed: the last attempt still raised ``RetriableError``.
-            Any other exception ``fn`` raises, unchanged, at once.
-        """
-        attempt = 1
-        while True:
-            try:
-                return fn()
-            except RetriableError as exc:
-                if attempt >= self.max_attempts:
-                    raise RunFailed(f"{describe}: gave up after {attempt} attempts: {exc}") from exc
-                wait = self.delay(attempt, exc.retry_after)
-                log.warning("%s: attempt %d/%d failed (%s); retrying in %.2fs",
-                            describe, attempt, self.max_attempts, exc, wait)
-                if on_retry is not None:
-                    on_retry(exc, attempt, wait)
-                self.sleep(wait)
-                attempt += 1
+    return policy.call(guarded, describe=describe, on_retry=on_retry)
 
 
 def response_error(response: requests.Response, describe: str) -> Exception | None:
@@ -206,15 +61,16 @@ def response_error(response: requests.Response, describe: str) -> Exception | No
 
 
 def status_error(status: int, headers: Any, describe: str, body_text: Callable[[], str]) -> Exception | None:
-    """None for a 2xx; else ``RetriableError``/``RunFailed`` per ``STATUS_OUTCOMES`` (any HTTP library)."""
-    outcome = outcome_for_status(status)
-    if outcome is Outcome.OK:
+    """None for a 2xx; else ``RetriableError`` (with the Retry-After to honour) or ``RunFailed`` per
+    ``utils.azure_api.classify`` (any HTTP library)."""
+    if 200 <= status < 300:
         return None
     text = _safe_text(body_text)
+    answer = classify(status, text)
     message = f"{describe}: HTTP {status}{_error_code(text)}"
-    if outcome is Outcome.RETRY:
+    if answer.retriable:
         retry_after = parse_retry_after(headers)
-        if retry_after is None and status == 429:
+        if retry_after is None and answer.kind is Outcome.THROTTLED:
             retry_after = retry_after_from_text(text[:500])
         return RetriableError(message, retry_after=retry_after, status=status)
     return RunFailed(message)
@@ -225,25 +81,6 @@ def _safe_text(body_text: Callable[[], str]) -> str:
         return body_text() or ""
     except (ValueError, UnicodeDecodeError):
         return ""  # an unreadable error body only loses the error code in the message
-
-
-def arm_error_fields(text: str) -> tuple[str, str] | None:
-    """(code, message) of an ARM/Retail Prices error body ``{"error": {"code": ..., "message": ...}}`` (also
-    ``Error``/``Code``/``Message``), decoded by the JSON parser (so ``\u0027`` is a quote again); None when
-    the body is not such JSON. Callers that recognise an error by its wording read this message first and
-    the raw text second."""
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(payload, dict):
-        return None
-    error = payload.get("error") or payload.get("Error")
-    if not isinstance(error, dict):
-        return None
-    code = error.get("code") or error.get("Code") or ""
-    message = error.get("message") or error.get("Message") or ""
-    return str(code), str(message)
 
 
 def _error_code(text: str) -> str:
@@ -313,7 +150,7 @@ def azure_call_error(exc: BaseException, describe: str) -> Exception:
         if not code and exc.response is not None:  # azure-core could not parse the body: read it ourselves
             code = _error_code(_sdk_response_text(exc.response)).strip() or None
         message = f"{describe}: HTTP {status}{' ' + str(code)[:80] if code else ''}"
-        if outcome_for_status(status) is Outcome.RETRY:
+        if classify(status, '').retriable:
             headers = exc.response.headers if exc.response is not None else {}
             retry_after = parse_retry_after(headers)
             return RetriableError(message, retry_after=retry_after, status=status)

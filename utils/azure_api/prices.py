@@ -26,8 +26,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from price.normalise import ITEM_FIELDS
-from utils.azure_api.http import RetryPolicy, get_json
+from utils.azure_api.http import fetch, get_json
+from utils.azure_api.paging import Verdict
+from utils.azure_api.retry import RetryPolicy
 from utils.errors import RetriableError, RunFailed
 from utils.logs import Progress
 
@@ -45,6 +46,14 @@ VM_CONSUMPTION_FILTER = "serviceName eq 'Virtual Machines' and priceType eq 'Con
 # page of exactly 100 items is treated as full too.
 DOCUMENTED_PAGE_SIZE = 1000
 LEGACY_PAGE_SIZE = 100
+
+
+# The fields of a price item the collector reads (docs/azure-facts.md 2.2); the page parser keeps only these,
+# and absent fields become missing values.
+ITEM_FIELDS = [
+    "armRegionName", "armSkuName", "location", "productName", "skuName", "meterName", "type", "retailPrice",
+    "effectiveStartDate", "effectiveEndDate", "meterId", "isPrimaryMeterRegion",
+]  # fmt: skip
 
 
 def first_page_url(prices_endpoint: str, odata_filter: str = VM_CONSUMPTION_FILTER) -> str:
@@ -226,19 +235,19 @@ class SkipPaging:
             return [start]
         return [start + i * self.step for i in range(room)]
 
-    def verdict(self) -> tuple[str, int | None]:
-        """With nothing in flight: ``("done", E)``, ``("refetch", E)`` or ``("more", None)``."""
+    def verdict(self) -> tuple[Verdict, int | None]:
+        """With nothing in flight: ``(DONE, E)``, ``(REFETCH, E)`` or ``(MORE, None)``."""
         end = self.end_candidate()
         if end is None:
-            return "more", None
+            return Verdict.MORE, None
         missing = [o for o in range(0, end, self.step) if o not in self.pages]
         if missing:
             raise PagingInconsistent(f"prices paging: pages {missing[:5]} below the end were never fetched")
         beyond_items = [o for o, p in self.pages.items() if o > end and p.count > 0]
         promised = end > 0 and self.pages[end].count == 0 and self.pages[end - self.step].next_link is not None
         if beyond_items or promised:
-            return "refetch", end
-        return "done", end
+            return Verdict.REFETCH, end
+        return Verdict.DONE, end
 
     def unlinked_full_pages(self, end: int) -> list[int]:
         """Offsets below ``end`` of full pages that came without a NextPageLink (the list went on)."""
@@ -335,7 +344,7 @@ def fetch_price_list(
     stop = threading.Event()
     policy = dataclasses.replace(retry_policy, sleep=_interruptible(retry_policy.sleep, stop))
 
-    def fetch(offset: int, template: str | None, check: Callable[[PricePage], None] | None) -> PricePage:
+    def fetch_page(offset: int, template: str | None, check: Callable[[PricePage], None] | None) -> PricePage:
         page_url = url if template is None else with_skip(template, offset)
         describe = f"prices page $skip={offset}"
 
@@ -349,16 +358,16 @@ def fetch_price_list(
                 check(page)
             return page
 
-        return policy.call(attempt, describe=describe, on_retry=counters.on_retry)
+        return fetch(policy, describe, attempt, on_retry=counters.on_retry)
 
-    first, paging = _fetch_first_page(fetch, url, retry_policy=retry_policy, counters=counters,
+    first, paging = _fetch_first_page(fetch_page, url, retry_policy=retry_policy, counters=counters,
                                       progress=progress, logger=logger)
     end = 0
     if not paging.is_complete():
         if first.next_link is None:
             logger.warning("prices page $skip=0: %d items and no NextPageLink; confirming the end at $skip=%d",
                            first.count, paging.step)
-        end = _fetch_remaining(paging, first.next_link or url, fetch=fetch, workers=workers,
+        end = _fetch_remaining(paging, first.next_link or url, fetch=fetch_page, workers=workers,
                                retry_policy=retry_policy, counters=counters, progress=progress, stop=stop)
     unlinked = paging.unlinked_full_pages(end)
     if unlinked:
@@ -434,9 +443,9 @@ def _fetch_remaining(
                     in_flight[pool.submit(fetch, offset, template, paging.check)] = offset
                 if not in_flight:
                     verdict, end = paging.verdict()
-                    if verdict == "done" and end is not None:
+                    if verdict is Verdict.DONE and end is not None:
                         return end
-                    if verdict == "refetch" and end is not None:
+                    if verdict is Verdict.REFETCH and end is not None:
                         refetches[end] = refetches.get(end, 0) + 1
                         if refetches[end] >= retry_policy.max_attempts:
                             raise PagingInconsistent(

@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
 
-from utils.azure_api.http import RetryPolicy, azure_call_error, status_error
-from utils.errors import RetriableError, RunFailed
+from utils.azure_api.http import status_error
+from utils.azure_api.paging import NextLinkPaging, drain
+from utils.azure_api.retry import RetryPolicy
+from utils.errors import RetriableError
 from utils.vm_specs import CAPABILITY_TO_COLUMN, SPEC_COLUMNS, SPEC_TEXT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -117,60 +118,22 @@ def vm_skus_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values(["Name", "Region"]).reset_index(drop=True)
 
 
-@dataclass
-class NextLinkPaging:
-    """``nextLink`` paging (ARM list operations, docs/azure-facts.md 4.1). No I/O; refuses a link that repeats."""
-
-    first_url: str
-    records: list[dict[str, Any]] = field(default_factory=list)
-    url: str | None = None
-    pages: int = 0
-    _seen: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.url = self.first_url
-
-    @property
-    def done(self) -> bool:
-        return self.url is None
-
-    def accept(self, payload: Any) -> None:
-        """Take one page ``{"value": [...], "nextLink": "..."|null}``.
-
-        Raises:
-            RetriableError: not a list page, or an empty page with a nextLink (re-send the same request).
-            RunFailed: the next link repeats one already followed (the listing would loop).
-        """
-        if not isinstance(payload, dict) or not isinstance(payload.get("value"), list):
-            raise RetriableError("Resource SKUs page: response is not a {value: [...]} page")
-        link = payload.get("nextLink") or None
-        if link is not None and not payload["value"]:
-            # An empty page that still links on is a glitch (the emulator's "empty" fault links back to the
-            # same page); re-requesting it is safe, following it blindly could loop.
-            raise RetriableError("Resource SKUs page: empty page with a nextLink (gap)")
-        if link is not None and (link in self._seen or link == self.first_url):
-            raise RunFailed("Resource SKUs: a nextLink repeated; refusing to loop")
-        self.records.extend(payload["value"])
-        self.pages += 1
-        if link is not None:
-            self._seen.add(link)
-        self.url = link
-
-
 def list_vm_skus(
     auth: Any,
     subscription_id: str,
     *,
-    timeout: float = 30.0,
-    retry_policy: RetryPolicy | None = None,
+    timeout: float,
+    retry_policy: RetryPolicy,
 ) -> pd.DataFrame:
     """All virtualMachines SKUs visible to ``subscription_id``: ``VM_SKU_COLUMNS``, one row per (sku, region).
 
     Uses ``ComputeManagementClient`` (its pipeline: base URL, auth policy, 401 refresh) through its public
     ``send_request`` and reads the JSON directly: ``resource_skus.list()`` builds an SDK model object per
     capability, which cost ~50 s of CPU for 30k SKU records (profiled) — longer than the whole run should
-    take. The SDK's own retries are off (``retry_total=0``); ``retry_policy`` retries each page. An empty
-    listing is treated as a fault (Azure always lists VM sizes for a subscription): retried, then a failure.
+    take. The SDK's own retries are off (``retry_total=0``); ``retry_policy`` (the entry point's, from
+    SPOTLAKE_RETRY_*) retries each page alone: a bad page is asked again, the pages before it are kept. An
+    empty listing is treated as a fault (Azure always lists VM sizes for a subscription): listed again under
+    the same policy, then a failure.
 
     Raises:
         RunFailed: a page kept failing, the listing looped, or the credential was refused.
@@ -178,7 +141,6 @@ def list_vm_skus(
     from azure.core.rest import HttpRequest
     from azure.mgmt.compute import ComputeManagementClient
 
-    policy = retry_policy or RetryPolicy()
     client = ComputeManagementClient(
         auth.credential, subscription_id, retry_total=0, connection_timeout=timeout, read_timeout=timeout,
         **auth.arm_client_kwargs(),
@@ -186,33 +148,26 @@ def list_vm_skus(
     first_url = (f"/subscriptions/{quote(subscription_id)}/providers/Microsoft.Compute/skus"
                  f"?api-version={SKUS_API_VERSION}")
 
+    def page(url: str | None, describe: str) -> Any:
+        response = client.send_request(HttpRequest("GET", str(url)))
+        error = status_error(response.status_code, response.headers, describe, response.text)
+        if error is not None:
+            raise error
+        try:
+            return response.json()
+        except ValueError:
+            raise RetriableError(f"{describe}: unreadable JSON body") from None
+
     def listing() -> pd.DataFrame:
         paging = NextLinkPaging(first_url)
-        while not paging.done:
-            describe = f"Resource SKUs page {paging.pages + 1}"
-
-            def attempt(url: str = str(paging.url), describe: str = describe) -> Any:
-                try:
-                    response = client.send_request(HttpRequest("GET", url))
-                    error = status_error(response.status_code, response.headers, describe, response.text)
-                    if error is not None:
-                        raise error
-                    return response.json()
-                except (RetriableError, RunFailed):
-                    raise
-                except ValueError:
-                    raise RetriableError(f"{describe}: unreadable JSON body") from None
-                except Exception as exc:  # azure-core errors, mapped to retry / fail by the one status table
-                    raise azure_call_error(exc, describe) from None
-
-            paging.accept(policy.call(attempt, describe=describe))
+        drain(paging, page, retry_policy, what="Resource SKUs")
         frame = vm_skus_frame(paging.records)
         if frame.empty:
             raise RetriableError("Resource SKUs: no virtualMachines SKUs returned")
         return frame
 
     try:
-        frame = policy.call(listing, describe="Resource SKUs listing")
+        frame = retry_policy.call(listing, describe="Resource SKUs listing")
     finally:
         client.close()
     log.info("resource SKUs: %d (size, region) rows, %d sizes, %d regions",

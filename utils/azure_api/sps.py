@@ -13,8 +13,7 @@ parser crashed on the SPS 429 whose body is plain text (azure-powershell #28765;
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -24,28 +23,17 @@ import pandas as pd
 import requests
 
 from utils.azure_api.arm_names import split_arm_sku_name
-from utils.azure_api.http import arm_error_fields
+from utils.azure_api.classify import Answer, Outcome, classify, supported_locations
+from utils.azure_api.http import fetch
+from utils.azure_api.retry import RetryPolicy
 from utils.constants import ROW_KEY_COLUMNS, SPS_COLUMNS
+from utils.errors import RetriableError
 
 API_VERSION = "2025-06-05"
 SCORE_TO_NUMBER: dict[str, float] = {"High": 3.0, "Medium": 2.0, "Low": 1.0}
 REGIONAL_ZONE = "Single"  # a score item without availabilityZone is a regional score (docs/contract.md 6)
 # A location no ARM provider registers: the 400 it earns lists the supported endpoint locations (docs/azure-facts.md 8).
 DISCOVERY_LOCATION = "spotlake-invalid-location"
-
-# docs/azure-facts.md 8 (SpotLake production): "The value '<region>' provided for the input parameter
-# 'desiredLocations' is not valid" / "... 'SpotPlacementRecommenderInput.desiredSizes' is not valid".
-_INVALID_VALUE_RE = re.compile(r"The value '([^']+)' provided for the input parameter '([^']+)' is not valid")
-# docs/azure-facts.md 1.7: NoRegisteredProviderFound "... The supported locations are 'eastus, westus'."
-_SUPPORTED_LOCATIONS_RE = re.compile(r"supported locations are '([^']*)'", re.IGNORECASE)
-QUOTA_TEXT = "You have reached the maximum number of requests allowed"
-# ARM's code for an endpoint {location} the provider does not serve (Microsoft Learn, "Resolve errors for
-# resource provider registration", https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/
-# error-register-resource-provider; the SPS endpoint list is parsed from it in ddps-lab/spotlake
-# collector/spot-dataset/azure/batch/sps_module/sps_location_manager.py, read 2026-12-02): about the quota
-# bucket the call was sent to, not about the call, so the call is retried on another bucket.
-NO_PROVIDER_CODE = "NoRegisteredProviderFound"
-
 
 class MalformedResponse(ValueError):
     """A 200 whose body is not the documented JSON shape (truncated, not JSON, wrong fields)."""
@@ -198,85 +186,35 @@ def slot_timestamp(slot: datetime) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-@dataclass(frozen=True)
-class ErrorAnswer:
-    """What a non-200 answer means for the caller.
+# The SPS sweep reads answers through the one table (``utils.azure_api.classify``): an ``ErrorAnswer`` is an
+# ``Answer``, its ``kind`` the ``Outcome``.
+ErrorAnswer = Answer
+classify_error = classify
 
-    kind: ``quota`` (429: move the call to another bucket, never sleep Retry-After), ``invalid`` (400
-    naming invalid regions/sizes: drop them and retry), ``auth`` (401: refresh the token once),
-    ``unreadable`` (a 400 that names nothing we can drop: retried once, in case it was a gateway's
-    transient ``InvalidParameter``, then that call's pairs are given up, not the sweep),
-    ``retriable`` (5xx, 408/409, a 400 ``NoRegisteredProviderFound`` about the endpoint location: back off
-    and retry on another bucket), ``fatal`` (403 and other 4xx).
+
+def discover_endpoint_locations(session: requests.Session, auth: Any, subscription: str, *, timeout: float,
+                                policy: RetryPolicy) -> list[str]:
+    """Endpoint locations listed by ARM for a deliberately invalid location ([] when the answer lists none).
+
+    A 401 refreshes the token and is retried; a 429 or a transient fault is retried under ``policy`` (the
+    entry point's, from SPOTLAKE_RETRY_*), but an SPS 429's Retry-After (3600 s) is never slept: the caller
+    falls back to the stored list instead.
+
+    Raises:
+        RunFailed: the discovery call kept failing (connection errors, 5xx) past its retries.
     """
+    url = placement_scores_url(auth.arm_endpoint, subscription, DISCOVERY_LOCATION)
+    body = build_request_body(["eastus"], ["Standard_D2s_v3"], 1)
+    describe = "SPS endpoint location discovery"
 
-    kind: str
-    status: int
-    message: str
-    invalid_regions: tuple[str, ...] = field(default=())
-    invalid_sizes: tuple[str, ...] = field(default=())
+    def attempt() -> list[str]:
+        response = post_placement_scores(session, url, auth.bearer_token(), body, timeout)
+        answer = classify(response.status_code, response.text)
+        if answer.kind is Outcome.AUTH:
+            auth.invalidate_token()
+            raise RetriableError(f"{describe}: HTTP 401 (token refreshed)", status=401)
+        if answer.kind is Outcome.THROTTLED or (answer.retriable and response.status_code >= 500):
+            raise RetriableError(f"{describe}: HTTP {response.status_code}", status=response.status_code)
+        return supported_locations(response.text)
 
-
-def _unescaped(text: str) -> str:
-    """Raw text with JSON string escapes of quotes undone (``\u0027``, ``\"``), for a body that is not
-    valid JSON (truncated) but still carries the wording."""
-    return text.replace("\\u0027", "'").replace("\\u0022", '"').replace('\\"', '"')
-
-
-def invalid_values(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(regions, sizes) named invalid in a 400 body (docs/azure-facts.md 8 wording), read from the JSON body's
-    ``error.message`` first (decoded: a body may escape the quotes as ``\u0027``), the raw text second."""
-    fields = arm_error_fields(text)
-    found = _INVALID_VALUE_RE.findall(fields[1]) if fields is not None else []
-    if not found:
-        found = _INVALID_VALUE_RE.findall(_unescaped(text))
-    regions: list[str] = []
-    sizes: list[str] = []
-    for value, parameter in found:
-        if parameter.lower().endswith("desiredlocations"):
-            regions.append(value)
-        elif parameter.lower().endswith("desiredsizes"):
-            sizes.append(value)
-    return tuple(dict.fromkeys(regions)), tuple(dict.fromkeys(sizes))
-
-
-def error_message(text: str) -> str:
-    """``code: message`` of an ARM error body, or the (short) plain text itself (the SPS 429 and some
-    gateway errors are plain text)."""
-    fields = arm_error_fields(text)
-    if fields is not None:
-        return f"{fields[0]}: {fields[1]}".strip(": ")[:500]
-    return text.strip()[:500]
-
-
-def classify_error(status: int, text: str) -> ErrorAnswer:
-    """Map a non-200 SPS answer to what the caller should do (see ``ErrorAnswer``)."""
-    message = error_message(text)
-    if status == 429 or QUOTA_TEXT in text:
-        return ErrorAnswer("quota", status, message)
-    if status == 401:
-        return ErrorAnswer("auth", status, message)
-    if status == 400:
-        regions, sizes = invalid_values(text)
-        if regions or sizes:
-            return ErrorAnswer("invalid", status, message, regions, sizes)
-        fields = arm_error_fields(text)
-        if (fields is not None and fields[0] == NO_PROVIDER_CODE) or supported_locations(text):
-            return ErrorAnswer("retriable", status, message)
-        return ErrorAnswer("unreadable", status, message)
-    if status in (408, 409) or status >= 500:
-        return ErrorAnswer("retriable", status, message)
-    return ErrorAnswer("fatal", status, message)
-
-
-def supported_locations(text: str) -> list[str]:
-    """Endpoint locations listed in a NoRegisteredProviderFound 400 (sorted, lower case, unique).
-
-    Sample text: ``No registered resource provider found for location 'x' and API version '2025-06-05' for
-    type 'locations/placementScores'. The supported api-versions are '2025-06-05'. The supported locations
-    are 'eastus, westus, ...'.``
-    """
-    match = _SUPPORTED_LOCATIONS_RE.search(text)
-    if match is None:
-        return []
-    return sorted({loc.strip().lower().replace(" ", "") for loc in match.group(1).split(",") if loc.strip()})
+    return fetch(policy, describe, attempt)
