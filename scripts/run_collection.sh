@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One SpotLake Azure collection run: one 10-minute slot, end to end (SPEC section 2).
+# One SpotLake Azure collection run: one 10-minute slot, end to end (docs/contract.md 2).
 #
 # Usage: run_collection.sh [TIMESTAMP]
 #        run_collection.sh -h | --help
@@ -10,7 +10,7 @@
 #              (converted to UTC). Seconds are dropped and the time is floored to its 10-minute slot.
 #              Default: now, floored.
 #
-# Environment (SPEC section 4; every variable is optional, the defaults give a local run):
+# Environment (docs/contract.md 4; every variable is optional, the defaults give a local run):
 #   SPOTLAKE_STORE, SPOTLAKE_TIMESERIES, SPOTLAKE_METRICS   where outputs go
 #   AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_SUBSCRIPTION_IDS, AZURE_AUTH_TABLE,
 #   AZURE_AUTH_ITEM                                         Azure credential (none: emulator mode on a local store)
@@ -46,7 +46,7 @@
 # a committed slot (its state snapshot is stored) is not collected again: the merge re-publishes it from
 # its stored raw data, which converges to the first attempt's outputs.
 #
-# Merge decision (SPEC section 8): the merge runs when the SPS collector succeeded. If the price or IF
+# Merge decision (docs/contract.md 8): the merge runs when the SPS collector succeeded. If the price or IF
 # collector failed, the merge still runs and falls back to the newest earlier raw dataset of that kind
 # (<= 24 h old), failing if there is none; the run still exits 1 because a collector failed. When the SPS
 # collector failed there is nothing to merge: the merge is skipped and the latest state stays as it was.
@@ -619,7 +619,7 @@ spotlake::run::main() {
   spotlake::run::resolve_slot "${1:-}"
   spotlake::run::probe_settings
   ALERT_ARMED=1
-  # From here the run sends the one alert; its helpers and children only log (SPEC section 8: one alert).
+  # From here the run sends the one alert; its helpers and children only log (docs/contract.md 8: one alert).
   export SPOTLAKE_ALERT_OWNER=orchestrator
   spotlake::trap::add spotlake::run::final_verdict
   spotlake::log::info "run ${SLOT}: store ${SETTING[STORE]}, time series ${SETTING[TIMESERIES]}," \

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The run lease held by ``run_collection.sh`` across one run (SPEC section 8: no overlapping runs), and how
+"""The run lease held by ``run_collection.sh`` across one run (docs/contract.md 8: no overlapping runs), and how
 an operator looks at or breaks a lease on purpose.
 
 Usage:

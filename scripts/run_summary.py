@@ -59,7 +59,7 @@ SPS_LAST_RUN_KEY = sps_saved_key("last_run.json")
 
 
 def slot_output_keys(store: Store, slot: datetime) -> dict[str, str]:
-    """Label -> key of every object a run of ``slot`` writes or updates (SPEC section 5)."""
+    """Label -> key of every object a run of ``slot`` writes or updates (docs/contract.md 5)."""
     sps_keys = store.list_keys(f"{SPS_PREFIX}/{slot_date_path(slot)}/{slot_hhmm(slot)}_sps_")
     return {
         "raw price": price_key(slot),

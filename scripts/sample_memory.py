@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Per-component memory sampler for ``run_collection.sh`` (SPEC sections 2 and 5: peak memory per collector).
+"""Per-component memory sampler for ``run_collection.sh`` (docs/contract.md 2, 5: peak memory per collector).
 
 Usage:
     sample_memory.py --out FILE.csv [--interval 0.5] COMPONENT=PID [COMPONENT=PID ...]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Send the one failure alert of a run (SPEC section 8) through utils.slack_msg_sender.
+"""Send the one failure alert of a run (docs/contract.md 8) through utils.slack_msg_sender.
 
 Usage:
     send_alert.py --text TEXT

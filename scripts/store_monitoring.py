@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Store one run's monitoring objects (SPEC sections 2 and 5) through the project's store code.
+"""Store one run's monitoring objects (docs/contract.md 2, 5) through the project's store code.
 
 Usage:
     store_monitoring.py --slot SLOT --timings FILE [--memory FILE.csv]

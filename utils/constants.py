@@ -1,4 +1,4 @@
-"""Storage keys (SPEC section 5), the desired-count rotation, and shared column lists.
+"""Storage keys (docs/contract.md 5), the desired-count rotation, and shared column lists.
 
 Every key is relative to the store root; one function per object kind so no caller builds a key by hand.
 """
@@ -30,7 +30,7 @@ ASSOCIATION_KEY = "query-selector/associated/association_azure.json"
 TIMESERIES_PREFIX = "timeseries/azure"
 LEASE_PREFIX = "locks/azure"
 
-# Column lists (SPEC section 6).
+# Column lists (docs/contract.md 6).
 KEY_COLUMNS = ["InstanceTier", "InstanceType", "Region"]
 PRICE_COLUMNS = [*KEY_COLUMNS, "RegionName", "OndemandPrice", "SpotPrice", "Savings"]
 IF_COLUMNS = [*KEY_COLUMNS, "IF", "InstanceFamily", "Zones"]

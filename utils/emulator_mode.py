@@ -1,4 +1,4 @@
-"""Emulator mode (SPEC section 4): point every Azure endpoint at the bundled emulator.
+"""Emulator mode (docs/contract.md 4): point every Azure endpoint at the bundled emulator.
 
 The orchestrator starts one emulator and exports ``SPOTLAKE_EMULATOR_URL``; a collector run alone in
 emulator mode without that URL starts its own on 127.0.0.1 for the duration of the run.

@@ -1,4 +1,4 @@
-"""Exceptions grouped by what the caller should do, and the exit codes they map to (SPEC section 9).
+"""Exceptions grouped by what the caller should do, and the exit codes they map to (docs/contract.md 9).
 
 - ``UsageError``: bad usage or bad input (timestamp, configuration, corrupt input file) -> exit 2.
 - ``RunFailed``: the run could not complete (a fault that outlived its retries) -> exit 1, one alert.

@@ -1,4 +1,4 @@
-"""A lease in the store: at most one holder at a time, expiring if the holder crashes (SPEC section 8).
+"""A lease in the store: at most one holder at a time, expiring if the holder crashes (docs/contract.md 8).
 
 Acquire = create-if-absent of ``locks/azure/<name>.json`` holding the holder id, the expiry and who holds
 it (host, pid, the pid's start time, boot id and pid namespace, and the AWS Batch job id and attempt when

@@ -1,8 +1,8 @@
-"""Line-oriented logging (SPEC section 9): one event per line with time, level and component.
+"""Line-oriented logging (docs/contract.md 9): one event per line with time, level and component.
 
 ``setup_logging("price")`` once in an entry point; modules use ``logging.getLogger(__name__)`` and the
 component tag comes from the process. ``Progress`` logs done/total, rate and extra counters for a long
-phase at most every ``interval`` seconds (15 s by default, the SPEC's ceiling) and once at the end.
+phase at most every ``interval`` seconds (15 s by default, the ceiling docs/contract.md 9 sets) and once at the end.
 """
 
 from __future__ import annotations

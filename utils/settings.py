@@ -1,4 +1,4 @@
-"""The one settings object, built once from the environment at each entry point (SPEC section 4).
+"""The one settings object, built once from the environment at each entry point (docs/contract.md 4).
 
 No other module reads ``os.environ``: entry points call ``load_settings(os.environ)`` and pass the result
 down. Invalid values raise ``ConfigError`` (exit 2) with a message naming the variable. Secrets are kept

@@ -1,4 +1,4 @@
-"""Time-series sinks for the merge's change records (SPEC section 7): SQLite, Timestream, Parquet, none.
+"""Time-series sinks for the merge's change records (docs/contract.md 7): SQLite, Timestream, Parquet, none.
 
 Every sink takes the same frame of change records (``TIMESERIES_COLUMNS``, in the public naming that
 ``merge.public`` produces) and the slot; the sink writes ``time = slot``. Public-output rules apply to every

@@ -1,4 +1,4 @@
-"""Run-slot timestamps (SPEC section 3): parse, floor to the 10-minute slot, format for object names."""
+"""Run-slot timestamps (docs/contract.md 3): parse, floor to the 10-minute slot, format for object names."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Azure credentials and ARM client wiring (SPEC section 4).
+"""Azure credentials and ARM client wiring (docs/contract.md 4).
 
 Where the credential comes from, in order:
 1. the emulator (``settings.emulator.enabled``): a real OAuth2 client-credentials exchange over plain HTTP
