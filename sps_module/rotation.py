@@ -24,6 +24,9 @@ probe the next slot's count (the index names the *next* slot) and spend that slo
 orchestrator refuses it before collecting anything (``merge.slot_order``), this is the same rule for the
 SPS collector run alone.
 
+Each row of the table is one ``RotationReason`` (a ``StrEnum``: its value is the text the collector logs, so the
+log line reads as before).
+
 ``desired_count_index`` is the index of the count the *next* slot uses; after 50 it wraps to 1. The new
 metadata (``advance``) is written only after the slot's raw SPS object is stored, so a failed run leaves the
 rotation where it was and its rerun probes the same count.
@@ -34,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from utils.constants import DESIRED_COUNTS
@@ -41,6 +45,16 @@ from utils.errors import UsageError
 from utils.timestamps import slot_iso
 
 METADATA_KEYS = ("desired_count_index", "workload_date", "last_timestamp", "last_desired_count")
+
+
+class RotationReason(StrEnum):
+    """Which row of the module table decided the slot (the value is logged as it is)."""
+
+    STORED_RAW_OBJECT = "the slot already has a raw SPS object: rerun with its count"
+    NO_METADATA = "no usable rotation metadata"
+    SAME_SLOT = "same slot again"
+    FIRST_OF_DAY = "first run of the UTC day"
+    NEXT_OF_DAY = "next count of the day"
 
 
 @dataclass(frozen=True)
@@ -53,14 +67,14 @@ class RotationDecision:
         rebuild_workload: first run of the day (or no usable metadata): rebuild workload and plan.
         rerun: the slot (or a later one) was already handled; for the log — ``advance`` decides from the
             metadata and the slot alone.
-        reason: a short text for the log.
+        reason: the row of the module table that decided (its value is the log text).
     """
 
     desired_count: int
     index: int
     rebuild_workload: bool
     rerun: bool
-    reason: str
+    reason: RotationReason
 
 
 def slot_date(slot: datetime) -> str:
@@ -90,19 +104,19 @@ def decide(
     if known:
         count = known[0]
         return RotationDecision(count, DESIRED_COUNTS.index(count), False, True,
-                                "the slot already has a raw SPS object: rerun with its count")
+                                RotationReason.STORED_RAW_OBJECT)
     if metadata is None or not valid_metadata(metadata):
-        return RotationDecision(DESIRED_COUNTS[0], 0, True, False, "no usable rotation metadata")
+        return RotationDecision(DESIRED_COUNTS[0], 0, True, False, RotationReason.NO_METADATA)
     if metadata["last_timestamp"] == slot_iso(slot) and metadata["last_desired_count"] in DESIRED_COUNTS:
         count = int(metadata["last_desired_count"])
-        return RotationDecision(count, DESIRED_COUNTS.index(count), False, True, "same slot again")
+        return RotationDecision(count, DESIRED_COUNTS.index(count), False, True, RotationReason.SAME_SLOT)
     if slot_iso(slot) < metadata["last_timestamp"]:  # same ISO format: text order is time order
         raise UsageError(f"slot {slot_iso(slot)} is older than the last SPS run {metadata['last_timestamp']}: "
                          "late slots are refused (it would probe the next slot's desired count)")  # fmt: skip
     if metadata["workload_date"] != slot_date(slot):
-        return RotationDecision(DESIRED_COUNTS[0], 0, True, False, "first run of the UTC day")
+        return RotationDecision(DESIRED_COUNTS[0], 0, True, False, RotationReason.FIRST_OF_DAY)
     index = int(metadata["desired_count_index"])
-    return RotationDecision(DESIRED_COUNTS[index], index, False, False, "next count of the day")
+    return RotationDecision(DESIRED_COUNTS[index], index, False, False, RotationReason.NEXT_OF_DAY)
 
 
 def advance(metadata: dict[str, Any] | None, decision: RotationDecision, slot: datetime) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from sps_module.sps_shared_resources import SpsState
+from sps_module.sps_shared_resources import LocationsState, SpsState
 from utils.azure_api.retry import RetryPolicy
 from utils.azure_api.sps import discover_endpoint_locations
 from utils.errors import RunFailed
@@ -22,10 +22,10 @@ from utils.errors import RunFailed
 log = logging.getLogger(__name__)
 
 
-def endpoint_locations(state: SpsState, session: requests.Session, auth: Any, *, today: str, timeout: float,
-                       fallback: list[str], policy: RetryPolicy) -> list[str]:
-    """Today's endpoint locations: stored if discovered today, else discovered (and stored), else fallbacks."""
-    stored = state.available_locations()
+def endpoint_locations(state: SpsState, stored: LocationsState | None, session: requests.Session, auth: Any, *,
+                       today: str, timeout: float, fallback: list[str], policy: RetryPolicy) -> list[str]:
+    """Today's endpoint locations: ``stored`` (read with the slot's snapshot) if discovered today, else
+    discovered (and stored in ``state``), else the stored list, else the fallbacks."""
     if stored is not None and stored.date == today:
         return stored.locations
     try:

@@ -31,6 +31,13 @@ previous runs already spent, so a corrupt call history is rebuilt as "every buck
 the end of the last run" (``last_run.json`` ``finished_at``; now when that is unreadable too). That never
 overspends and costs at most one window of partial sweeps.
 
+A run reads these files once, at the start of its slot (``sps_module.snapshot.read_snapshot``), into the
+typed values below (``LearnedInvalid``, ``LocationsState``, ``SweepCursor``, ``LedgerState``); the ledger is
+restored from them (``restore_ledger``) and the learned files it writes back are computed from them
+(``LearnedInvalid.add``) rather than read again, so the run decides on one consistent view of the state.
+The per-file methods (``invalid_regions``, ``load_ledger``, ...) read the same way and are kept for the
+tools and tests that want one file.
+
 All writes go through one ``SpsState`` held by a run that owns the ``sps-state`` lease
 (``utils.lease.held``), so two SPS runs never interleave their state updates.
 """
@@ -122,6 +129,21 @@ class LearnedInvalid:
         horizon = timedelta(hours=INVALID_RECHECK_HOURS)
         return {value for value, at in self.learned.items() if slot - at < horizon}
 
+    def add(self, workload_date: str, slot: datetime, values: set[str]) -> LearnedInvalid:
+        """The stored values plus ``values`` learned at ``slot`` of ``workload_date``; stored entries of
+        another workload date are dropped (expired)."""
+        learned = dict(self.learned) if self.workload_date == workload_date else {}
+        learned.update(dict.fromkeys(values, slot))
+        return LearnedInvalid(workload_date, learned)
+
+    def to_json(self) -> dict[str, Any]:
+        """The file content (``invalid_regions.json`` / ``invalid_sizes.json``), values sorted."""
+        return {"workload_date": self.workload_date,
+                "learned": {value: slot_iso(at) for value, at in sorted(self.learned.items())}}
+
+
+NO_LEARNED = LearnedInvalid("", {})
+
 
 def _learned_shape(value: Any) -> LearnedInvalid:
     if isinstance(value, list):  # the undated list of earlier versions: expired, asked about again
@@ -140,6 +162,65 @@ def _dict_shape(value: Any) -> dict[str, Any]:
     return value
 
 
+@dataclass(frozen=True)
+class SweepCursor:
+    """``sweep_cursor.json`` as stored (``next_call`` unchecked: ``start`` checks it)."""
+
+    workload_date: Any
+    next_call: Any
+
+    def start(self, workload_date: str) -> int:
+        """Index of the planned call the next sweep starts with (0 for a new workload or a bad value)."""
+        cursor = self.next_call
+        if self.workload_date != workload_date or not isinstance(cursor, int) or cursor < 0:
+            return 0
+        return cursor
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """The quota ledger's files as read (``restore_ledger`` puts them into a ``QuotaLedger``).
+
+    Attributes:
+        history: ``call_history.json`` when it decoded to ``{"calls": {...}}``; None otherwise.
+        history_stored: ``call_history.json`` exists (readable or not): a lost history must not be taken
+            for no history.
+        last_finished_at: ``last_run.json`` ``finished_at`` (None when missing or unreadable).
+        over_limit: ``over_limit_locations.json`` (``{}`` when missing or unreadable; entries unchecked).
+        last_bucket: ``last_subscription_location.json`` as (subscription, location), when usable.
+    """
+
+    history: dict[str, Any] | None
+    history_stored: bool
+    last_finished_at: Any
+    over_limit: dict[str, Any]
+    last_bucket: tuple[str, str] | None
+
+
+def restore_ledger(ledger: QuotaLedger, saved: LedgerState, now: float) -> None:
+    """Restore call history, cool-downs and the round-robin point into ``ledger`` (module docstring: an
+    unusable call history is rebuilt as every bucket used up at the end of the last run)."""
+    restored = False
+    if saved.history is not None:
+        try:
+            ledger.restore(saved.history["calls"], {})
+            restored = True
+        except (ValueError, TypeError) as exc:
+            log.warning("SPS call history has bad entries (%s)", exc)
+    if not restored and saved.history_stored:
+        finished = saved.last_finished_at
+        at = float(finished) if isinstance(finished, int | float) and finished <= now else now
+        log.warning("SPS call history unusable: assuming every (subscription, location) used its full quota "
+                    "at %.0f (end of the last run) so this run cannot overspend", at)
+        ledger.assume_exhausted(at)
+    try:
+        ledger.restore({}, saved.over_limit)
+    except (ValueError, TypeError) as exc:
+        log.warning("SPS over-limit list has bad entries (%s); cool-downs reset", exc)
+    if saved.last_bucket is not None:
+        ledger.resume_after(saved.last_bucket)
+
+
 class SpsState:
     """Read and write the SPS state files of one store (see the module docstring)."""
 
@@ -151,7 +232,15 @@ class SpsState:
 
     # invalid regions / sizes ------------------------------------------------------------------------
     def _learned(self, name: str) -> LearnedInvalid:
-        return read_state(self.store, name, LearnedInvalid("", {}), _learned_shape)[0]
+        return read_state(self.store, name, NO_LEARNED, _learned_shape)[0]
+
+    def learned_regions(self) -> LearnedInvalid:
+        """``invalid_regions.json`` as stored (empty when missing or unusable)."""
+        return self._learned(INVALID_REGIONS)
+
+    def learned_sizes(self) -> LearnedInvalid:
+        """``invalid_sizes.json`` as stored (empty when missing or unusable)."""
+        return self._learned(INVALID_SIZES)
 
     def invalid_regions(self, workload_date: str, slot: datetime) -> set[str]:
         """Regions an SPS 400 named invalid that are still in force at ``slot`` (module docstring)."""
@@ -163,14 +252,16 @@ class SpsState:
 
     def add_invalid(self, workload_date: str, slot: datetime, regions: set[str], sizes: set[str]) -> None:
         """Persist values learned at ``slot``; entries of another workload date are dropped (expired)."""
-        for name, values in ((INVALID_REGIONS, regions), (INVALID_SIZES, sizes)):
-            if not values:
-                continue
-            old = self._learned(name)
-            learned = dict(old.learned) if old.workload_date == workload_date else {}
-            learned.update(dict.fromkeys(values, slot))
-            self._write(name, {"workload_date": workload_date,
-                               "learned": {value: slot_iso(at) for value, at in sorted(learned.items())}})
+        self.save_learned(
+            self.learned_regions().add(workload_date, slot, regions) if regions else None,
+            self.learned_sizes().add(workload_date, slot, sizes) if sizes else None,
+        )
+
+    def save_learned(self, regions: LearnedInvalid | None, sizes: LearnedInvalid | None) -> None:
+        """Write the learned regions, then sizes; None leaves that file as it is."""
+        for name, learned in ((INVALID_REGIONS, regions), (INVALID_SIZES, sizes)):
+            if learned is not None:
+                self._write(name, learned.to_json())
 
     # endpoint locations -----------------------------------------------------------------------------
     def available_locations(self) -> LocationsState | None:
@@ -196,32 +287,20 @@ class SpsState:
         return read_state(self.store, REGION_MAP, (None, {}), shape)[0]
 
     # quota ledger -------------------------------------------------------------------------------------
-    def load_ledger(self, ledger: QuotaLedger, now: float) -> None:
-        """Restore call history, cool-downs and the round-robin point into ``ledger``."""
+    def ledger_state(self) -> LedgerState:
+        """The quota ledger's files (call history, last run's end, cool-downs, round-robin point)."""
         history, ok = read_state(self.store, CALL_HISTORY, None, _calls_shape)
-        exists = self.store.exists(sps_saved_key(CALL_HISTORY))
-        restored = False
-        if ok:
-            try:
-                ledger.restore(history["calls"], {})
-                restored = True
-            except (ValueError, TypeError) as exc:
-                log.warning("SPS call history has bad entries (%s)", exc)
-        if not restored and exists:
-            last_run, _ = read_state(self.store, LAST_RUN, {}, _dict_shape)
-            finished = last_run.get("finished_at")
-            at = float(finished) if isinstance(finished, int | float) and finished <= now else now
-            log.warning("SPS call history unusable: assuming every (subscription, location) used its full quota "
-                        "at %.0f (end of the last run) so this run cannot overspend", at)
-            ledger.assume_exhausted(at)
+        stored = self.store.exists(sps_saved_key(CALL_HISTORY))
         over_limit, _ = read_state(self.store, OVER_LIMIT, {}, _dict_shape)
-        try:
-            ledger.restore({}, over_limit)
-        except (ValueError, TypeError) as exc:
-            log.warning("SPS over-limit list has bad entries (%s); cool-downs reset", exc)
-        last, ok = read_state(self.store, LAST_SUBSCRIPTION_LOCATION, None, _dict_shape)
-        if ok and isinstance(last.get("subscription"), str) and isinstance(last.get("location"), str):
-            ledger.resume_after((last["subscription"], last["location"]))
+        last, last_ok = read_state(self.store, LAST_SUBSCRIPTION_LOCATION, None, _dict_shape)
+        bucket = None
+        if last_ok and isinstance(last.get("subscription"), str) and isinstance(last.get("location"), str):
+            bucket = (last["subscription"], last["location"])
+        return LedgerState(history if ok else None, stored, self.last_run().get("finished_at"), over_limit, bucket)
+
+    def load_ledger(self, ledger: QuotaLedger, now: float) -> None:
+        """Restore call history, cool-downs and the round-robin point into ``ledger`` (``restore_ledger``)."""
+        restore_ledger(ledger, self.ledger_state(), now)
 
     def save_ledger(self, ledger: QuotaLedger, now: float) -> None:
         self._write(CALL_HISTORY, {"window_seconds": ledger.window, "saved_at": round(now, 3),
@@ -232,13 +311,15 @@ class SpsState:
             self._write(LAST_SUBSCRIPTION_LOCATION, {"subscription": last[0], "location": last[1]})
 
     # sweep cursor ---------------------------------------------------------------------------------------
+    def stored_sweep_cursor(self) -> SweepCursor | None:
+        """``sweep_cursor.json`` as stored; None when missing or unusable."""
+        value, ok = read_state(self.store, SWEEP_CURSOR, {}, _dict_shape)
+        return SweepCursor(value.get("workload_date"), value.get("next_call")) if ok else None
+
     def sweep_cursor(self, workload_date: str) -> int:
         """Index of the planned call the next sweep starts with (0 for a new workload or a bad file)."""
-        value, ok = read_state(self.store, SWEEP_CURSOR, {}, _dict_shape)
-        cursor = value.get("next_call")
-        if not ok or value.get("workload_date") != workload_date or not isinstance(cursor, int) or cursor < 0:
-            return 0
-        return cursor
+        cursor = self.stored_sweep_cursor()
+        return 0 if cursor is None else cursor.start(workload_date)
 
     def save_sweep_cursor(self, workload_date: str, next_call: int) -> None:
         self._write(SWEEP_CURSOR, {"workload_date": workload_date, "next_call": next_call})

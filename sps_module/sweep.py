@@ -16,6 +16,11 @@ Per planned call, until it has scores:
    and retry up to ``max_attempts`` times (``utils.azure_api.http.RetryPolicy`` backoff); 403 and other 4xx ->
    the run fails.
 
+Each planned call ends in one ``CallOutcome`` (made / not made / dropped) and the sweep as a whole in one
+``SweepOutcome`` (complete / partial / all dropped): enums rather than bare strings, so a misspelt outcome is
+an error instead of a silently uncounted call; they are ``StrEnum`` because their values are logged (the
+progress line's ``made=``/``not_made=``/``dropped=`` counters) and must read as before.
+
 Every HTTP attempt spends one unit of quota in the ledger (retries, 429s and 400s included), so the ledger
 never undercounts what Azure may have counted; only a 401 is refunded (ARM rejects the token before the
 request reaches the SPS resource provider).
@@ -29,6 +34,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import requests
@@ -57,6 +63,22 @@ MAX_TOKEN_REFRESHES = 2
 # Attempts of one call that keep earning a 400 naming nothing we can drop: one retry (a transient
 # ``InvalidParameter`` at a gateway), but a 400 is about the request, so then the call is dropped.
 MAX_UNREADABLE_ATTEMPTS = 2
+
+
+class CallOutcome(StrEnum):
+    """How one planned call ended (the value is the progress line's counter name)."""
+
+    MADE = "made"  # scored, or emptied by values known invalid (nothing left to score)
+    NOT_MADE = "not_made"  # no quota left (or the sweep failed) before it was sent: its pairs keep T2/T3
+    DROPPED = "dropped"  # given up after unreadable 400s: its pairs are lost, the sweep went on
+
+
+class SweepOutcome(StrEnum):
+    """How a sweep that returned ended (a sweep whose fault outlived its retries raises instead)."""
+
+    COMPLETE = "complete"  # every planned call was sent (made, or dropped with at least one other made)
+    PARTIAL = "partial"  # quota ran out: some calls not made (docs/contract.md 8: a partial success)
+    ALL_DROPPED = "all_dropped"  # calls were dropped and none was made: the API or our request is broken
 
 
 def default_retry_policy() -> RetryPolicy:
@@ -92,6 +114,13 @@ class SweepResult:
     @property
     def partial(self) -> bool:
         return self.calls_not_made > 0
+
+    @property
+    def outcome(self) -> SweepOutcome:
+        """Every call dropped outranks a quota cut: nothing was scored, whatever else happened."""
+        if self.calls_dropped and not self.calls_made:
+            return SweepOutcome.ALL_DROPPED
+        return SweepOutcome.PARTIAL if self.partial else SweepOutcome.COMPLETE
 
 
 class _Sweep:
@@ -134,8 +163,8 @@ class _Sweep:
             self.result.invalid_sizes |= set(sizes)
         log.warning("SPS named invalid regions %s sizes %s: dropped and remembered", list(regions), list(sizes))
 
-    def run_call(self, call: PlannedCall, index: int = 0) -> str:
-        """Returns "made", "not_made" or "dropped"; raises RunFailed when a fault outlives its retries."""
+    def run_call(self, call: PlannedCall, index: int = 0) -> CallOutcome:
+        """How the call ended; raises RunFailed when a fault outlives its retries."""
         regions, sizes = list(call.regions), list(call.sizes)
         failures = 0
         unreadable = 0
@@ -143,19 +172,19 @@ class _Sweep:
         avoid: list[Bucket] = []
         while True:
             if self.failed.is_set():
-                return "not_made"
+                return CallOutcome.NOT_MADE
             regions, sizes = self._filtered(regions, sizes)
             if not regions or not sizes:
-                return "made"
+                return CallOutcome.MADE
             if self.out_of_quota.is_set():
-                return "not_made"
+                return CallOutcome.NOT_MADE
             taken_at = self.clock()
             bucket = self.ledger.acquire(taken_at, avoid=avoid)
             if bucket is None:
                 if not self.out_of_quota.is_set():
                     log.warning("no SPS quota left in any (subscription, location): stopping the sweep")
                 self.out_of_quota.set()
-                return "not_made"
+                return CallOutcome.NOT_MADE
             subscription, location = bucket
             url = placement_scores_url(self.auth.arm_endpoint, subscription, location)
             body = build_request_body(regions, sizes, self.count)
@@ -178,7 +207,7 @@ class _Sweep:
                     self.result.items_by_call[index] = answer_items.items
                     self.result.items_ignored += answer_items.ignored
                     self.result.pairs_unanswered += answer_items.pairs_unanswered
-                return "made"
+                return CallOutcome.MADE
             answer = classify_error(status, text)
             if answer.kind == "quota":
                 self.ledger.mark_over_limit(bucket, self.clock())
@@ -213,7 +242,7 @@ class _Sweep:
                     self._count(calls_dropped=1, pairs_dropped=lost)
                     log.warning("SPS call dropped after %d unreadable 400s (%d pairs lost, the sweep goes on): %s",
                                 unreadable, lost, answer.message[:300])
-                    return "dropped"
+                    return CallOutcome.DROPPED
                 failures = self._retry_or_fail(failures, f"HTTP 400 {answer.message}", bucket)
                 continue
             if answer.kind == "retriable":
@@ -256,14 +285,15 @@ def run_sweep(calls: Sequence[PlannedCall], *, session: requests.Session, auth: 
         sweep.result = result
     sweep.result.calls_planned = len(calls)
 
-    def task(call: PlannedCall, index: int) -> str:
+    def task(call: PlannedCall, index: int) -> CallOutcome:
         outcome = sweep.run_call(call, index)
         with sweep.lock:
-            if outcome == "made":
+            if outcome is CallOutcome.MADE:
                 sweep.result.calls_made += 1
-            elif outcome == "not_made":
+            elif outcome is CallOutcome.NOT_MADE:
                 sweep.result.calls_not_made += 1
-        progress.advance(1, **{outcome: 1})
+            # DROPPED: counted (calls_dropped, pairs_dropped) where it was given up
+        progress.advance(1, **{outcome.value: 1})
         return outcome
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sps") as pool:

@@ -78,15 +78,15 @@ def test_the_endpoint_location_discovery_takes_the_policy_it_is_given(attempts: 
     state = SpsState(open_store(settings))
     emu.set_faults("sps:500")
     with requests.Session() as session:
-        found = endpoint_locations(state, session, auth, today="2025-12-13", timeout=5, fallback=["westus", "eastus"],
-                                   policy=RetryPolicy.from_settings(settings))
+        found = endpoint_locations(state, state.available_locations(), session, auth, today="2025-12-13",
+                                   timeout=5, fallback=["westus", "eastus"], policy=RetryPolicy.from_settings(settings))
     assert found == ["eastus", "westus"]  # discovery failed: the workload regions stand in
     assert emu.stats()["sps"]["calls"] == attempts
 
     emu.reset()
     emu.set_faults(None)
     with requests.Session() as session:
-        found = endpoint_locations(state, session, auth, today="2025-12-13", timeout=5, fallback=[],
-                                   policy=RetryPolicy.from_settings(settings))
+        found = endpoint_locations(state, state.available_locations(), session, auth, today="2025-12-13",
+                                   timeout=5, fallback=[], policy=RetryPolicy.from_settings(settings))
     assert len(found) > 2  # the list ARM names in its NoRegisteredProviderFound answer, stored for the day
     assert state.available_locations().locations == found

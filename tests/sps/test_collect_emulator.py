@@ -414,3 +414,66 @@ def test_a_400_on_every_call_fails_the_run_loudly(small_catalog, base_env, sessi
         with pytest.raises(RunFailed, match="every SPS call was dropped"):
             h.run(slot)
     assert not h.store.exists(sps_key(slot, 5))
+
+
+class RecordingStore(LocalStore):
+    """A local store that records every read and write (lease objects apart) and, at each write, whether the
+    handoff file already holds the slot's key."""
+
+    def __init__(self, root: Path, handoff_file: Path) -> None:
+        super().__init__(root)
+        self.handoff_file = handoff_file
+        self.reads: list[tuple[str, str]] = []
+        self.writes: list[tuple[str, str | None]] = []
+
+    def get_bytes(self, key: str) -> bytes:
+        self.reads.append(("get", key))
+        return super().get_bytes(key)
+
+    def exists(self, key: str) -> bool:
+        self.reads.append(("exists", key))
+        return super().exists(key)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        self.reads.append(("list", prefix))
+        return super().list_keys(prefix)
+
+    def put_bytes(self, key: str, data: bytes, **kwargs: object) -> None:
+        handoff = self.handoff_file.read_text().strip() if self.handoff_file.exists() else None
+        self.writes.append((key, handoff))
+        super().put_bytes(key, data, **kwargs)
+
+    def clear(self) -> None:
+        self.reads.clear()
+        self.writes.clear()
+
+
+def test_a_slot_reads_its_state_once_and_writes_in_the_documented_order(small_catalog, base_env, session):
+    """sps/load_sps.py: 0 workload, plan and locations (first run of the day only), 1 ledger and cursor, 2 raw
+    object, 3 handoff file, 4 rotation metadata, 5 last_run.json; every state object read at most once."""
+    from sps_module.sps_shared_resources import (
+        AVAILABLE_LOCATIONS,
+        LAST_SUBSCRIPTION_LOCATION,
+        REGION_MAP,
+        SIZE_MAP,
+        SWEEP_CURSOR,
+    )
+    from utils.constants import SPS_REQUEST_PLAN_KEY
+
+    ledger = [sps_saved_key(n) for n in (CALL_HISTORY, OVER_LIMIT, LAST_SUBSCRIPTION_LOCATION, SWEEP_CURSOR)]
+    with running_emulator(catalog=small_catalog) as emu:
+        h = harness(emu, base_env, session, sps_workers=1)
+        h.store = store = RecordingStore(h.settings.store.root, h.settings.sps_key_file)
+        for slot, count, daily in ((DAY, 1, True), (DAY + timedelta(minutes=10), 5, False)):
+            store.clear()
+            report = h.run(slot)
+            key = sps_key(slot, count)
+            assert report["key"] == key
+            previous = None if daily else sps_key(DAY, 1)
+            before_sweep = [(sps_saved_key(REGION_MAP), None), (sps_saved_key(SIZE_MAP), None),
+                            (SPS_REQUEST_PLAN_KEY, None), (sps_saved_key(AVAILABLE_LOCATIONS), None)] if daily else []
+            assert [(k, v) for k, v in store.writes if not k.startswith("locks/")] == [
+                *before_sweep, *((k, previous) for k in ledger),
+                (key, previous), (SPS_METADATA_KEY, key), (sps_saved_key(LAST_RUN), key)]
+            state_reads = [(op, k) for op, k in store.reads if not k.startswith("locks/")]
+            assert len(state_reads) == len(set(state_reads)), state_reads

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
 
-from sps_module.rotation import advance, decide, valid_metadata
+from sps_module.rotation import RotationReason, advance, decide, valid_metadata
 from utils.constants import DESIRED_COUNTS
 from utils.errors import UsageError
 
@@ -95,3 +96,18 @@ def test_a_rerun_after_a_failed_metadata_write_records_the_slot_as_a_clean_run_w
         "desired_count_index": 2, "workload_date": "2026-03-04", "last_timestamp": "2026-03-04T12:30:00Z",
         "last_desired_count": 5,
     }
+
+
+@pytest.mark.parametrize(("metadata", "stored", "text"), [
+    pytest.param(None, [5], "the slot already has a raw SPS object: rerun with its count", id="stored raw object"),
+    pytest.param(None, [], "no usable rotation metadata", id="no metadata"),
+    pytest.param(meta(3, last="2026-03-04T12:30:00Z", count=10), [], "same slot again", id="same slot"),
+    pytest.param(meta(4, date="2026-03-03", last="2026-03-03T23:50:00Z"), [], "first run of the UTC day",
+                 id="first of the day"),
+    pytest.param(meta(2), [], "next count of the day", id="next of the day"),
+])
+def test_each_decision_names_its_reason_and_logs_the_same_text(metadata, stored, text):
+    reason = decide(metadata, SLOT, stored).reason
+    assert isinstance(reason, RotationReason)
+    record = logging.LogRecord("sps", logging.INFO, __file__, 0, "desired count %d (%s)", (1, reason), None)
+    assert reason == text and record.getMessage() == f"desired count 1 ({text})"  # as load_sps logs it

@@ -8,9 +8,13 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from sps_module.quota_ledger import QuotaLedger
+from sps_module.request_planner import PlannedCall, RequestPlan
+from sps_module.snapshot import read_snapshot
+from sps_module.sps_prepare_parameters import save_plan
 from sps_module.sps_shared_resources import (
     AVAILABLE_LOCATIONS,
     CALL_HISTORY,
@@ -19,13 +23,16 @@ from sps_module.sps_shared_resources import (
     LAST_RUN,
     OVER_LIMIT,
     STATE_LEASE,
+    LearnedInvalid,
+    LedgerState,
     SpsState,
+    SweepCursor,
 )
 from tests.conftest import REPO_ROOT
-from utils.constants import sps_saved_key
+from utils.constants import SPS_METADATA_KEY, sps_key, sps_saved_key
 from utils.lease import acquire
 from utils.store import LocalStore
-from utils.store_io import read_json
+from utils.store_io import read_json, write_parquet, write_yaml
 
 WINDOW = 3720.0
 
@@ -144,3 +151,47 @@ def test_a_second_concurrent_run_exits_1_with_a_clear_message(base_env, tmp_path
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
     assert "another run is in progress" in done.stderr
+
+
+def test_the_snapshot_holds_what_each_state_file_says(store):
+    """``read_snapshot`` reads every file the slot's plan needs, once, as the per-file readers do."""
+
+    state = SpsState(store)
+    state.add_invalid(TODAY, SLOT, {"mars"}, set())
+    state.save_maps(TODAY, {"eastus": ["Standard_A"]}, {"Standard_A": ["eastus"]})
+    calls = (PlannedCall(("eastus",), ("Standard_A",)),)
+    save_plan(store, RequestPlan(calls=calls, pairs=1, regions=1, sizes=1, lower_bound=1, seconds=0.0), TODAY)
+    state.save_available_locations(TODAY, ["westus", "eastus"])
+    state.save_sweep_cursor(TODAY, 3)
+    state.save_last_run({"finished_at": 5000.0})
+    ledger = QuotaLedger(["s1"], ["eastus"], 10, WINDOW)
+    ledger.acquire(4000.0)
+    state.save_ledger(ledger, 4001.0)
+    metadata = {"desired_count_index": 1, "workload_date": TODAY, "last_timestamp": "2026-03-04T00:00:00Z",
+                "last_desired_count": 1}
+    write_yaml(store, SPS_METADATA_KEY, metadata)
+    write_parquet(store, sps_key(SLOT, 5), pd.DataFrame({"x": [1]}))
+
+    snapshot = read_snapshot(store, SLOT)
+    assert (snapshot.slot, snapshot.metadata, snapshot.stored_counts) == (SLOT, metadata, (5,))
+    assert snapshot.learned_regions == LearnedInvalid(TODAY, {"mars": SLOT})
+    assert snapshot.learned_sizes == LearnedInvalid("", {})
+    assert (snapshot.workload_date, snapshot.region_map, snapshot.stored_plan) == (TODAY, {"eastus": ["Standard_A"]},
+                                                                                  calls)
+    assert (snapshot.locations.date, snapshot.locations.locations) == (TODAY, ["eastus", "westus"])
+    assert snapshot.sweep_cursor == SweepCursor(TODAY, 3)
+    assert snapshot.ledger == LedgerState({"window_seconds": WINDOW, "saved_at": 4001.0,
+                                           "calls": {"s1/eastus": [4000.0]}}, True, 5000.0, {}, ("s1", "eastus"))
+    # Another day: the plan is stale, the learned values are not in force (plan_slot), the cursor restarts.
+    next_day = read_snapshot(store, datetime(2026, 3, 5, tzinfo=UTC))
+    assert next_day.stored_plan is None and next_day.stored_counts == ()
+    assert next_day.sweep_cursor.start("2026-03-05") == 0
+
+
+def test_an_empty_store_gives_the_empty_snapshot(store):
+    snapshot = read_snapshot(store, SLOT)
+    assert (snapshot.metadata, snapshot.stored_counts, snapshot.stored_plan, snapshot.locations,
+            snapshot.sweep_cursor) == (None, (), None, None, None)
+    assert snapshot.learned_regions == snapshot.learned_sizes == LearnedInvalid("", {})
+    assert (snapshot.workload_date, snapshot.region_map) == (None, {})
+    assert snapshot.ledger == LedgerState(None, False, None, {}, None)

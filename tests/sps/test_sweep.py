@@ -13,7 +13,7 @@ import requests
 
 from sps_module.quota_ledger import QuotaLedger
 from sps_module.request_planner import PlannedCall
-from sps_module.sweep import run_sweep
+from sps_module.sweep import CallOutcome, SweepOutcome, run_sweep
 from utils.azure_api.retry import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=5, base_delay=0.0, max_delay=0.0)
@@ -101,3 +101,11 @@ def test_scores_missing_from_an_answer_teach_nothing():
         result = sweep(url)
     assert result.invalid_sizes == set() and result.invalid_regions == set()
     assert result.pairs_unanswered == 3 and result.calls_made == 1
+
+
+def test_call_outcomes_are_the_progress_counter_names():
+    """The progress line counts ``made=``/``not_made=``/``dropped=`` as before the outcomes were an enum."""
+    assert [str(o) for o in CallOutcome] == ["made", "not_made", "dropped"]
+    with scripted_sps([(200, scores([("eastus", "Standard_D2s_v3")]))]) as (url, _):
+        result = sweep(url)
+    assert result.outcome is SweepOutcome.COMPLETE and not result.partial
