@@ -5,7 +5,7 @@ Usage: python3 bench/bench_planner.py [CATALOG.csv ...] [--json OUT] [--max-regi
 
 Without catalog paths: the US v5 and v6 catalogs in tests/data (real Azure catalogs of US regions),
 the emulator's bundled world catalog (when the emulator package is present) and the synthetic
-family-structured world catalogs of tests/sps/synthetic_world.py (seeds 1, 7, 11). A catalog CSV needs Region and
+family-structured world catalogs of bench/synthetic_world.py (seeds 1, 7, 11). A catalog CSV needs Region and
 InstanceType columns; with a HasSpotPrice column only its rows equal to 1 are planned.
 """
 
@@ -23,8 +23,9 @@ if __name__ == "__main__":  # run by path: make the repository root importable
 
     require_runtime()
 
+from bench.naive_planner import naive_plan
 from sps_module.plan_cli import UsageError, read_pairs_csv
-from sps_module.request_planner import PairsInput, lower_bound, naive_plan, plan_requests, uncovered_pairs
+from sps_module.request_planner import PairsInput, lower_bound, plan_requests, uncovered_pairs
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO / "tests" / "data"
@@ -68,7 +69,7 @@ def default_sources() -> tuple[list[tuple[str, PairsInput]], list[str]]:
         notes.append(f"skipped emulator world catalog: {err}")
     else:
         sources.append(("emulator world (bundled)", load_catalog().spot_pairs()))
-    from tests.sps.synthetic_world import synthetic_world_pairs
+    from bench.synthetic_world import synthetic_world_pairs
 
     for seed in SYNTHETIC_SEEDS:
         sources.append((f"synthetic world (family-structured, seed {seed})", synthetic_world_pairs(seed=seed)))

@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Run the whole fault matrix (issue 8 item 2) and print it: API x fault kind x mode -> outcome, then every
 storage / sink step, then the lifecycle cells (SIGTERM to PID 1 at each phase, kill -9 + Batch retry, read-only
-store before / mid run; tests/reliability/lifecycle.py), then the data cells (issue 14: casing, unasked SPS
-pairs, a region/size gone for one slot; tests/reliability/data_cells.py).
+store before / mid run; bench/reliability/lifecycle.py), then the data cells (issue 14: casing, unasked SPS
+pairs, a region/size gone for one slot; bench/reliability/data_cells.py).
 
 Usage:
     .venv/bin/python bench/fault_matrix.py [--workers 2] [--only REGEX] [--json OUT.json]
 
 Each worker process starts its own moto server, AWS fault proxy and Azure emulator (tests/reliability/
 harness.py), runs the clean reference slots S0 and S1 once, then its share of the cells through the real
-scripts/run_collection.sh. Outcomes are defined in tests/reliability/matrix.py. Exit 0 when every cell
+scripts/run_collection.sh. Outcomes are defined in bench/reliability/matrix.py. Exit 0 when every cell
 ends in an allowed outcome, 1 otherwise. One run takes 7-15 s on 2 cores; the full matrix (95
 cells, 4 n/a) took 867 s with 2 workers.
 """
@@ -31,10 +31,10 @@ if __name__ == "__main__":  # run by path: use the project's interpreter (utils/
 
     require_runtime()
 
-from tests.reliability.data_cells import DATA_CELLS, DataCell, DataCellResult, format_data_cells, run_data_cell
-from tests.reliability.harness import world
-from tests.reliability.lifecycle import format_lifecycle, lifecycle_cells, run_lifecycle_cell
-from tests.reliability.matrix import Cell, CellResult, all_cells, compute_references, format_matrix, run_cell
+from bench.reliability.data_cells import DATA_CELLS, DataCell, DataCellResult, format_data_cells, run_data_cell
+from bench.reliability.harness import world
+from bench.reliability.lifecycle import format_lifecycle, lifecycle_cells, run_lifecycle_cell
+from bench.reliability.matrix import Cell, CellResult, all_cells, compute_references, format_matrix, run_cell
 
 LIFECYCLE_IDS = {cell.id for cell in lifecycle_cells()}
 

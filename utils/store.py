@@ -28,6 +28,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,8 +38,47 @@ from utils.errors import ObjectNotFound, StoreError
 
 log = logging.getLogger(__name__)
 
-# S3 error codes meaning "the condition did not hold" for If-Match (404 when the key vanished).
-_CAS_REFUSED = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409", "404"}
+
+class S3Outcome(Enum):
+    """What an S3 error code means to ``S3Store``. Only ``MISSING``, ``PRECONDITION`` and ``ACL_UNSUPPORTED``
+    are answers; every other code (and any code not in ``S3_ERROR_CODES``) is a ``StoreError``."""
+
+    MISSING = "the object is not there"  # GET -> ObjectNotFound; HEAD -> False; If-Match -> False (key vanished)
+    PRECONDITION = "the write's condition did not hold"  # If-None-Match / If-Match -> False
+    ACL_UNSUPPORTED = "the bucket refuses ACLs"  # public write: again without the ACL, and never ask again
+    DENIED = "access denied"  # StoreError: a read-only or wrongly granted store
+    NO_BUCKET = "the bucket does not exist"  # StoreError
+    RETRIABLE = "throttled or a server fault"  # StoreError: it outlived botocore's own retries (utils/aws.py)
+
+
+# The one table of S3 error codes. HEAD answers carry no body, so botocore names their error by the HTTP
+# status alone ("404", "412"...); the other operations name it (NoSuchKey, PreconditionFailed...).
+S3_ERROR_CODES: dict[str, S3Outcome] = {
+    "NoSuchKey": S3Outcome.MISSING, "NotFound": S3Outcome.MISSING, "404": S3Outcome.MISSING,
+    "PreconditionFailed": S3Outcome.PRECONDITION, "412": S3Outcome.PRECONDITION,
+    "ConditionalRequestConflict": S3Outcome.PRECONDITION, "409": S3Outcome.PRECONDITION,
+    "AccessControlListNotSupported": S3Outcome.ACL_UNSUPPORTED,
+    "AccessDenied": S3Outcome.DENIED, "403": S3Outcome.DENIED,
+    "NoSuchBucket": S3Outcome.NO_BUCKET,
+    "SlowDown": S3Outcome.RETRIABLE, "RequestTimeout": S3Outcome.RETRIABLE, "InternalError": S3Outcome.RETRIABLE,
+    "ServiceUnavailable": S3Outcome.RETRIABLE, "500": S3Outcome.RETRIABLE, "502": S3Outcome.RETRIABLE,
+    "503": S3Outcome.RETRIABLE, "504": S3Outcome.RETRIABLE,
+}  # fmt: skip
+
+
+def s3_error_code(exc: ClientError | BotoCoreError) -> str:
+    """The S3 error code of a failed call (AccessDenied, 404...); a ``BotoCoreError`` (endpoint, credentials,
+    timeout) has none, so its class name."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+
+
+def s3_outcome(exc: ClientError) -> S3Outcome | None:
+    """What ``exc`` means to the store (``S3_ERROR_CODES``); an unlisted 5xx is ``RETRIABLE``, any other
+    unlisted code ``None`` (a ``StoreError`` like every failure)."""
+    outcome = S3_ERROR_CODES.get(s3_error_code(exc))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return S3Outcome.RETRIABLE if outcome is None and status >= 500 else outcome
 
 
 class Store(Protocol):
@@ -248,9 +288,7 @@ def _s3_failure(operation: str, where: str) -> Iterator[None]:
     try:
         yield
     except (ClientError, BotoCoreError) as exc:  # S3 error codes; endpoint, credential and timeout failures
-        response = getattr(exc, "response", None) or {}
-        code = response.get("Error", {}).get("Code") or type(exc).__name__
-        raise StoreError(f"S3 {operation} {where} failed: {code}") from exc
+        raise StoreError(f"S3 {operation} {where} failed: {s3_error_code(exc)}") from exc
 
 
 class S3Store:
@@ -258,6 +296,7 @@ class S3Store:
 
     Errors that outlive botocore's own retries (standard mode, utils/aws.py) surface as ``StoreError`` (a
     ``RunFailed``) naming the object and the S3 error code (e.g. AccessDenied), never as a bare traceback.
+    What each code means is ``S3_ERROR_CODES``.
     """
 
     def __init__(self, client: Any, bucket: str, prefix: str = "", *, public_read: bool = False) -> None:
@@ -274,11 +313,6 @@ class S3Store:
     def describe(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self._key(key) if key else self.prefix}".rstrip("/")
 
-    @staticmethod
-    def _code(exc: Exception) -> str:
-        response = getattr(exc, "response", None) or {}
-        return str(response.get("Error", {}).get("Code", ""))
-
     def get_bytes(self, key: str) -> bytes:
         return self.get_with_tag(key)[0]
 
@@ -286,8 +320,10 @@ class S3Store:
         with _s3_failure("GET", self.describe(key)):
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            except self.client.exceptions.NoSuchKey:
-                raise ObjectNotFound(key) from None
+            except ClientError as exc:
+                if s3_outcome(exc) is S3Outcome.MISSING:
+                    raise ObjectNotFound(key) from None
+                raise
             return response["Body"].read(), response["ETag"]
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None, public: bool = False) -> None:
@@ -302,8 +338,8 @@ class S3Store:
             try:
                 self.client.put_object(**kwargs, ACL="public-read")
                 return
-            except Exception as exc:
-                if self._code(exc) != "AccessControlListNotSupported":
+            except ClientError as exc:
+                if s3_outcome(exc) is not S3Outcome.ACL_UNSUPPORTED:
                     raise
                 # Buckets with Object Ownership "bucket owner enforced" refuse ACLs (AWS default since
                 # April 2023); docs/contract.md 5 says public ACLs are optional, so write without one.
@@ -311,34 +347,33 @@ class S3Store:
                 log.warning("bucket %s does not allow ACLs; writing public objects without public-read", self.bucket)
         self.client.put_object(**kwargs)
 
-    def put_if_absent(self, key: str, data: bytes) -> bool:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+    def _conditional_put(self, key: str, data: bytes, refused: set[S3Outcome], **condition: str) -> bool:
+        """PUT ``key`` under an If-None-Match / If-Match ``condition``: False when S3 answers one of ``refused``."""
+        with _s3_failure("conditional PUT", self.describe(key)):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+            except ClientError as exc:
+                if s3_outcome(exc) in refused:
+                    return False
+                raise
             return True
-        except Exception as exc:
-            code = self._code(exc)
-            if code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}:
-                return False
-            raise StoreError(f"S3 conditional PUT {self.describe(key)} failed: {code or type(exc).__name__}") from exc
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        return self._conditional_put(key, data, {S3Outcome.PRECONDITION}, IfNoneMatch="*")
 
     def put_if_match(self, key: str, data: bytes, tag: str) -> bool:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=tag)
-            return True
-        except Exception as exc:
-            code = self._code(exc)
-            if code in _CAS_REFUSED:
-                return False
-            raise StoreError(f"S3 conditional PUT {self.describe(key)} failed: {code or type(exc).__name__}") from exc
+        # MISSING too: the key vanished since its tag was read, so the condition cannot hold.
+        return self._conditional_put(key, data, {S3Outcome.PRECONDITION, S3Outcome.MISSING}, IfMatch=tag)
 
     def exists(self, key: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        with _s3_failure("HEAD", self.describe(key)):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if s3_outcome(exc) is S3Outcome.MISSING:
+                    return False
+                raise
             return True
-        except Exception as exc:
-            if self._code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                return False
-            raise StoreError(f"S3 HEAD {self.describe(key)} failed: {self._code(exc) or type(exc).__name__}") from exc
 
     def list_keys(self, prefix: str) -> list[str]:
         full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")

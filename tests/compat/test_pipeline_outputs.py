@@ -28,6 +28,7 @@ import pandas as pd
 import pytest
 import requests
 
+from bench.reliability.script_runner import REPO, run_script, script_env
 from tests.compat.contract import (
     ASSOCIATION_VALUE_KEYS,
     CLOUDWATCH_MESSAGE_RE,
@@ -41,7 +42,6 @@ from tests.compat.contract import (
     shape_problems,
     timestream_record_problems,
 )
-from tests.scripts.support import REPO, run_script, script_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("moto_server")]
 

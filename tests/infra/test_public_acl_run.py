@@ -26,8 +26,9 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
+from bench.reliability.script_runner import run_script, script_env
 from tests.infra.terraform_model import load_stack
-from tests.scripts.support import run_script, script_env, write_tiny_catalog
+from tests.scripts.support import write_tiny_catalog
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("moto_server")]
 

@@ -12,10 +12,10 @@ import boto3
 import pandas as pd
 import pytest
 
+from bench.reliability.harness import normalise_records
 from tests.merge.builders import slot_at
 from tests.merge.faults import CrashingMetricsSink, InjectedCrash
 from tests.merge.world import World, local_settings, merge_slot, sqlite_rows
-from tests.reliability.harness import normalise_records
 from utils.settings import Settings, TimeseriesConfig
 from utils.store import LocalStore
 from utils.store_io import read_parquet

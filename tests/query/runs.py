@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.scripts.support import run_script, script_env
+from bench.reliability.script_runner import run_script, script_env
 
 # Sizes whose specs are public (Azure size pages): D2s_v3 2 vCPU 8 GiB, NC24ads_A100_v4 24 vCPU 220 GiB
 # 1 GPU, D2ps_v5 2 vCPU 8 GiB Arm64.

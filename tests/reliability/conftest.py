@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.harness import World, world
-from tests.reliability.matrix import References, compute_references
+from bench.reliability.harness import World, world
+from bench.reliability.matrix import References, compute_references
 
 
 @pytest.fixture(scope="session")

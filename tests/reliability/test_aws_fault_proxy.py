@@ -11,7 +11,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from tests.reliability.aws_fault_proxy import AwsFaultProxy, FaultRule, classify
+from bench.reliability.aws_fault_proxy import AwsFaultProxy, FaultRule, classify
 
 REGION = "us-west-2"
 

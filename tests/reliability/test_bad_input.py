@@ -23,10 +23,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.reliability.harness import PAGE_SIZE, S0, S1, tiny_catalog_text
+from bench.reliability.script_runner import capture_server, run_script, script_env
 from emulator.testing import RunningEmulator, running_emulator
 from merge.snapshot_keys import snapshot_key
-from tests.reliability.harness import PAGE_SIZE, S0, S1, tiny_catalog_text
-from tests.scripts.support import capture_server, run_script, script_env
 from utils.azure_api.auth import EMULATOR_CLIENT_ID, EMULATOR_TENANT, emulator_subscription_ids
 from utils.constants import (
     LATEST_JSON_KEY,

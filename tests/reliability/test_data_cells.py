@@ -1,4 +1,4 @@
-"""Data cells of the fault matrix end to end (issue 14 items 7, 8, 10; tests/reliability/data_cells.py): SPS
+"""Data cells of the fault matrix end to end (issue 14 items 7, 8, 10; bench/reliability/data_cells.py): SPS
 answers in another casing or with unasked pairs recover exactly; a region or size gone for one slot is scored
 again at the next daily re-plan."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.data_cells import DATA_CELLS, DataCell, run_data_cell
-from tests.reliability.harness import World
-from tests.reliability.matrix import References
+from bench.reliability.data_cells import DATA_CELLS, DataCell, run_data_cell
+from bench.reliability.harness import World
+from bench.reliability.matrix import References
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fault_world")]  # the world of test_fault_matrix
 

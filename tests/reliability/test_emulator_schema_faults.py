@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import requests
 
+from bench.reliability.harness import tiny_catalog_text
 from emulator.testing import running_emulator
-from tests.reliability.harness import tiny_catalog_text
 
 
 def test_extra_adds_unknown_fields_and_missing_drops_the_price_fields(tmp_path) -> None:

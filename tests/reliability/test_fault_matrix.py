@@ -5,7 +5,7 @@ full matrix (every API x kind x mode and both modes of every step) is `bench/fau
 
 Each cell restores the clean state after slot S0, runs S1 with the fault, and must end in an allowed outcome
 (recovered, failed-clean, fallback, failed-at-commit, failed-after-commit, partial; see
-tests/reliability/matrix.py) and then converge on a clean rerun."""
+bench/reliability/matrix.py) and then converge on a clean rerun."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import World
-from tests.reliability.matrix import SLOT_ORDER, Cell, References, all_cells, run_cell
+from bench.reliability.harness import World
+from bench.reliability.matrix import SLOT_ORDER, Cell, References, all_cells, run_cell
 
 # One xdist group for every test of the fault world (this module, lifecycle, data cells): one worker builds
 # the world and its clean reference slots once instead of each worker building its own.

@@ -2,15 +2,15 @@
 within `make test`'s budget — SIGTERM to PID 1 while the merge holds its lease, a Batch retry after kill -9
 while the SPS collector holds its lease. Every cell (SIGTERM
 at each phase, kill -9 at each phase) is in `bench/fault_matrix.py`, which prints the matrix; see
-tests/reliability/lifecycle.py for what each cell requires."""
+bench/reliability/lifecycle.py for what each cell requires."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.reliability.harness import World
-from tests.reliability.lifecycle import lifecycle_cells, run_lifecycle_cell
-from tests.reliability.matrix import References
+from bench.reliability.harness import World
+from bench.reliability.lifecycle import lifecycle_cells, run_lifecycle_cell
+from bench.reliability.matrix import References
 
 # A cell makes two or three full runs (the faulted one, a refused one, the rerun): more than the suite's
 # per-test 300 s when the machine is loaded (each run has its own 300 s limit in the harness).

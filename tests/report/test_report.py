@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.reliability.script_runner import capture_server
 from merge.merge_data import build_parser, main
 from merge.report import REPORT_KEY, ReportInputs, publish_report, render, table_frame, table_json
 from tests.merge.world import World, local_settings, merge_slot
-from tests.scripts.support import capture_server
 from utils.aws import aws_client
 from utils.constants import LATEST_STATE_KEY
 from utils.entrypoint import run_entry

@@ -16,8 +16,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from bench.reliability.script_runner import run_script, script_env
 from emulator.testing import running_emulator
-from tests.scripts.support import imds_stand_in, run_script, script_env, write_tiny_catalog
+from tests.scripts.support import imds_stand_in, write_tiny_catalog
 from utils.constants import LATEST_JSON_KEY
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("moto_server")]

@@ -15,15 +15,15 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.scripts.support import (
+from bench.reliability.script_runner import (
     REPO,
     SCRIPT,
     assert_verdict_matches,
     capture_server,
     closed_port,
     script_env,
-    write_tiny_catalog,
 )
+from tests.scripts.support import write_tiny_catalog
 from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY, archive_key, sps_key
 from utils.timestamps import floor_to_slot, slot_iso
 

@@ -23,15 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.scripts.support import (
-    SCRIPT,
-    ScriptRun,
-    capture_server,
-    imds_stand_in,
-    run_script,
-    script_env,
-    write_tiny_catalog,
-)
+from bench.reliability.script_runner import SCRIPT, ScriptRun, capture_server, run_script, script_env
+from tests.scripts.support import imds_stand_in, write_tiny_catalog
 from utils.constants import (
     LATEST_JSON_KEY,
     LATEST_STATE_KEY,

@@ -17,7 +17,8 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.scripts.support import closed_port, imds_stand_in
+from bench.reliability.script_runner import closed_port
+from tests.scripts.support import imds_stand_in
 from utils.constants import monitoring_key, sps_key
 from utils.errors import RunFailed, UsageError
 from utils.lease import acquire

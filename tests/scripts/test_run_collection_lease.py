@@ -16,7 +16,8 @@ from pathlib import Path
 
 import boto3
 
-from tests.scripts.support import REPO, SCRIPT, capture_server, run_script, script_env, write_tiny_catalog
+from bench.reliability.script_runner import REPO, SCRIPT, capture_server, run_script, script_env
+from tests.scripts.support import write_tiny_catalog
 from utils.lease import acquire
 from utils.store import LocalStore, S3Store
 

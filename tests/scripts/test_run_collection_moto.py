@@ -14,7 +14,8 @@ import boto3
 import pytest
 import requests
 
-from tests.scripts.support import capture_server, imds_stand_in, run_script, script_env, write_tiny_catalog
+from bench.reliability.script_runner import capture_server, run_script, script_env
+from tests.scripts.support import imds_stand_in, write_tiny_catalog
 from utils.azure_api.auth import EMULATOR_CLIENT_ID, EMULATOR_TENANT, emulator_subscription_ids
 from utils.constants import (
     LATEST_JSON_KEY,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scripts.support import capture_server, run_script, script_env
+from bench.reliability.script_runner import capture_server, run_script, script_env
 
 
 def local_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -68,7 +68,7 @@ def test_the_script_is_shellcheck_clean() -> None:
     import subprocess
     import sys
 
-    from tests.scripts.support import SCRIPT
+    from bench.reliability.script_runner import SCRIPT
 
     shellcheck = Path(sys.executable).parent / "shellcheck"
     if not shellcheck.exists():

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.scripts.support import SCRIPT, closed_port, run_script, script_env, write_tiny_catalog
+from bench.reliability.script_runner import SCRIPT, closed_port, run_script, script_env
+from tests.scripts.support import write_tiny_catalog
 
 EXECUTION_TIME = "rawdata/azure/monitoring/executionTime/2025/12/13/13-00_execution_time.csv.gz"
 

@@ -16,16 +16,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.naive_planner import naive_plan
+from bench.synthetic_world import synthetic_world_pairs
 from sps_module.request_planner import (
     PlannedCall,
     lower_bound,
-    naive_plan,
     plan_from_frame,
     plan_requests,
     plan_to_frame,
     uncovered_pairs,
 )
-from tests.sps.synthetic_world import synthetic_world_pairs
 
 REPO = Path(__file__).resolve().parents[2]
 US_V5 = REPO / "tests" / "data" / "azure_us_catalog_v5.csv"  # a real US catalog (tests/data/README.md)

@@ -9,16 +9,19 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.stub import ANY, Stubber
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from bench.reliability.aws_fault_proxy import AwsFaultProxy, FaultRule
 from tests.conftest import REPO_ROOT
 from utils.errors import ObjectNotFound, RunFailed, StoreError
 from utils.lease import (
@@ -33,7 +36,7 @@ from utils.lease import (
     release_all_held,
 )
 from utils.settings import load_settings
-from utils.store import LocalStore, S3Store, open_store
+from utils.store import S3_ERROR_CODES, LocalStore, S3Outcome, S3Store, open_store, s3_outcome
 
 BUCKET = "spotlake-store-test"
 
@@ -562,3 +565,135 @@ def test_an_expired_lease_whose_holder_still_runs_on_this_host_is_not_taken_over
         holder.kill()
         holder.wait()
     assert acquire(store, "run", 60, holder="next").holder == "next"
+
+
+# --- the S3 error-code table, through real boto3 and moto ---------------------------------------------------------
+# moto answers NoSuchKey, 404 (HEAD), PreconditionFailed and NoSuchBucket itself (the tests above and the first
+# one below); every other code is injected by the AWS fault proxy in front of moto (bench/reliability/), so the
+# SDK parses a real S3 error answer and everything not faulted is moto's.
+
+MISSING, PRECONDITION, ACL = S3Outcome.MISSING, S3Outcome.PRECONDITION, S3Outcome.ACL_UNSUPPORTED
+DENIED, NO_BUCKET, RETRIABLE = S3Outcome.DENIED, S3Outcome.NO_BUCKET, S3Outcome.RETRIABLE
+# (code, HTTP status it comes with, what it means) for the operations whose answers name the code...
+NAMED_CODES = [
+    ("NoSuchKey", 404, MISSING), ("NotFound", 404, MISSING), ("PreconditionFailed", 412, PRECONDITION),
+    ("ConditionalRequestConflict", 409, PRECONDITION), ("AccessControlListNotSupported", 400, ACL),
+    ("AccessDenied", 403, DENIED), ("NoSuchBucket", 404, NO_BUCKET), ("SlowDown", 503, RETRIABLE),
+    ("RequestTimeout", 400, RETRIABLE), ("InternalError", 500, RETRIABLE), ("ServiceUnavailable", 503, RETRIABLE),
+]  # fmt: skip
+# ...and for HEAD, whose answer has no body: botocore names the error by its status.
+BODILESS_STATUSES = [(404, MISSING), (412, PRECONDITION), (409, PRECONDITION), (403, DENIED),
+                     (500, RETRIABLE), (502, RETRIABLE), (503, RETRIABLE), (504, RETRIABLE)]  # fmt: skip
+
+
+def test_the_table_maps_exactly_the_codes_tested_here() -> None:
+    tested = {code: outcome for code, _, outcome in NAMED_CODES}
+    tested |= {str(status): outcome for status, outcome in BODILESS_STATUSES}
+    assert tested == S3_ERROR_CODES
+
+
+def test_a_missing_bucket_fails_every_named_operation_with_no_such_bucket(moto_endpoint: str) -> None:
+    store = S3Store(_s3_client(moto_endpoint), "no-such-bucket-here")
+    for call in (lambda: store.get_bytes("k"), lambda: store.put_bytes("k", b"-"), lambda: store.list_keys(""),
+                 lambda: store.put_if_absent("k", b"-"), lambda: store.put_if_match("k", b"-", '"tag"'),
+                 lambda: store.delete("k")):  # fmt: skip
+        with pytest.raises(StoreError, match=r"failed: NoSuchBucket$"):
+            call()
+
+
+@pytest.fixture(scope="module")
+def fault_proxy(moto_server: str) -> Iterator[AwsFaultProxy]:
+    with AwsFaultProxy(moto_server) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxied(moto_endpoint: str, fault_proxy: AwsFaultProxy) -> tuple[S3Store, AwsFaultProxy]:
+    """An S3Store whose boto3 client goes through the fault proxy to moto, with one retry (two attempts) so
+    that retriable faults fail fast."""
+    _s3_client(moto_endpoint).create_bucket(Bucket=BUCKET,
+                                            CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    client = boto3.client("s3", region_name="us-west-2", endpoint_url=fault_proxy.url,
+                          config=Config(retries={"mode": "standard", "max_attempts": 1}))  # fmt: skip
+    fault_proxy.set_rules([])
+    store = S3Store(client, BUCKET, "pre", public_read=True)
+    store.put_bytes("there.json", b"old")
+    return store, fault_proxy
+
+
+def _fault(proxy: AwsFaultProxy, operation: str, code: str, status: int, calls: tuple[int, ...] | None = None
+           ) -> FaultRule:
+    rule = FaultRule(service="s3", operation=operation, key=r"^pre/", status=status, code=code, calls=calls)
+    proxy.set_rules([rule])
+    return rule
+
+
+def _attempts(rule: FaultRule, outcome: S3Outcome) -> None:
+    """A retriable code was retried by botocore (both attempts faulted); any other code was not."""
+    assert rule.injected == (2 if outcome is RETRIABLE else 1)
+
+
+@pytest.mark.parametrize(("code", "status", "outcome"), NAMED_CODES)
+def test_a_get_answered_with_each_code(proxied, code: str, status: int, outcome: S3Outcome) -> None:
+    store, proxy = proxied
+    rule = _fault(proxy, "GetObject", code, status)
+    if outcome is MISSING:
+        with pytest.raises(ObjectNotFound):
+            store.get_bytes("there.json")
+    else:
+        with pytest.raises(StoreError, match=rf"^S3 GET s3://{BUCKET}/pre/there\.json failed: {code}$"):
+            store.get_bytes("there.json")
+    _attempts(rule, outcome)
+
+
+@pytest.mark.parametrize(("status", "outcome"), BODILESS_STATUSES)
+def test_a_head_answered_with_each_status(proxied, status: int, outcome: S3Outcome) -> None:
+    store, proxy = proxied
+    rule = _fault(proxy, "HeadObject", "Ignored", status)  # a HEAD answer's body is never read
+    if outcome is MISSING:
+        assert store.exists("there.json") is False
+    else:
+        with pytest.raises(StoreError, match=rf"^S3 HEAD s3://{BUCKET}/pre/there\.json failed: {status}$"):
+            store.exists("there.json")
+    _attempts(rule, outcome)
+
+
+@pytest.mark.parametrize(("code", "status", "outcome"), NAMED_CODES)
+def test_conditional_puts_answered_with_each_code(proxied, code: str, status: int, outcome: S3Outcome) -> None:
+    store, proxy = proxied
+    tag = store.get_with_tag("there.json")[1]
+    for put, refused in ((lambda: store.put_if_absent("new.json", b"x"), {PRECONDITION}),
+                         (lambda: store.put_if_match("there.json", b"x", tag), {PRECONDITION, MISSING})):
+        rule = _fault(proxy, "PutObject", code, status)
+        if outcome in refused:
+            assert put() is False
+        else:
+            with pytest.raises(StoreError, match=rf"^S3 conditional PUT s3://{BUCKET}/pre/\S+ failed: {code}$"):
+                put()
+        _attempts(rule, outcome)
+    proxy.set_rules([])
+    assert store.get_bytes("there.json") == b"old" and not store.exists("new.json")
+
+
+@pytest.mark.parametrize(("code", "status", "outcome"), NAMED_CODES)
+def test_a_public_put_answered_with_each_code(proxied, code: str, status: int, outcome: S3Outcome, caplog) -> None:
+    store, proxy = proxied
+    # Only the first PUT is faulted when the code is the ACL refusal: the write without the ACL then succeeds.
+    rule = _fault(proxy, "PutObject", code, status, calls=(1,) if outcome is ACL else None)
+    if outcome is ACL:
+        store.put_bytes("pub.json", b"{}", public=True)
+        assert "does not allow ACLs" in caplog.text and rule.injected == 1
+        assert store.get_bytes("pub.json") == b"{}"
+        return
+    with pytest.raises(StoreError, match=rf"^S3 PUT s3://{BUCKET}/pre/pub\.json failed: {code}$"):
+        store.put_bytes("pub.json", b"{}", public=True)
+    _attempts(rule, outcome)
+
+
+def test_an_unlisted_5xx_is_retriable_and_an_unlisted_4xx_means_nothing_but_failure(proxied) -> None:
+    store, proxy = proxied
+    for code, status, outcome, attempts in (("BadGateway", 502, RETRIABLE, 2), ("InvalidRequest", 400, None, 1)):
+        rule = _fault(proxy, "GetObject", code, status)
+        with pytest.raises(StoreError, match=rf"failed: {code}$") as info:
+            store.get_bytes("there.json")
+        assert s3_outcome(info.value.__cause__) is outcome and rule.injected == attempts

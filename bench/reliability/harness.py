@@ -23,9 +23,8 @@ from typing import Any
 import boto3
 import requests
 
-from emulator.testing import RunningEmulator, running_emulator
-from tests.reliability.aws_fault_proxy import AwsFaultProxy, FaultRule
-from tests.scripts.support import (
+from bench.reliability.aws_fault_proxy import AwsFaultProxy, FaultRule
+from bench.reliability.script_runner import (
     SCRIPT,
     CaptureServer,
     assert_verdict_matches,
@@ -33,6 +32,7 @@ from tests.scripts.support import (
     run_script,
     script_env,
 )
+from emulator.testing import RunningEmulator, running_emulator
 from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY
 
 BUCKET = "spotlake-faults"

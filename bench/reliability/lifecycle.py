@@ -1,6 +1,6 @@
 """Lifecycle cells of the reliability matrix (issues 13.3 and 14.1-14.3): what happens to a run that is
 stopped, killed or loses its store, through the real ``scripts/run_collection.sh`` in the fault-matrix world
-(S3 on moto behind the fault proxy, Timestream, CloudWatch Logs, the emulator; tests/reliability/harness.py).
+(S3 on moto behind the fault proxy, Timestream, CloudWatch Logs, the emulator; bench/reliability/harness.py).
 
 Each cell restores the clean state after slot S0 and runs S1:
 
@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.reliability.harness import S1, RunResult, StartedRun, World
-from tests.reliability.matrix import (
+from bench.reliability.harness import S1, RunResult, StartedRun, World
+from bench.reliability.matrix import (
     S3_STEPS,
     AwsRule,
     Cell,

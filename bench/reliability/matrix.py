@@ -34,10 +34,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bench.reliability.aws_fault_proxy import FaultRule
+from bench.reliability.harness import LATEST_KEYS, S0, S1, SECRETS, RunResult, Snapshot, World
 from merge.report import REPORT_KEY
 from merge.snapshot_keys import snapshot_key
-from tests.reliability.aws_fault_proxy import FaultRule
-from tests.reliability.harness import LATEST_KEYS, S0, S1, SECRETS, RunResult, Snapshot, World
 from utils.constants import (
     LATEST_JSON_KEY,
     LATEST_STATE_KEY,

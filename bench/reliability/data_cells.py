@@ -4,7 +4,7 @@ Two kinds of cell, each run through the real ``scripts/run_collection.sh`` in th
 
 - answer cells (``sps:casing``, ``sps:unasked``): slot S1 runs with the emulator's SPS answers spelling every
   ARM name in upper case, or carrying scores for pairs the call did not ask. They are ordinary matrix cells
-  (``tests/reliability/matrix.py`` ``run_cell``) and must be ``recovered``: outputs identical to the clean S1.
+  (``bench/reliability/matrix.py`` ``run_cell``) and must be ``recovered``: outputs identical to the clean S1.
 - gone cells: slot S1 runs against a second emulator whose catalog lacks one region (``japaneast``) or one
   size (``Standard_E2s_v5``) -- prices, SKUs and SPS alike, as if Azure did not know it for that slot. S1 must
   exit 0 without an alert and without that region/size (not priced in S1, so not published), and the next
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.reliability.harness import PAGE_SIZE, S1, World, tiny_catalog_text
+from bench.reliability.matrix import Cell, References, run_cell
 from emulator.testing import running_emulator
-from tests.reliability.harness import PAGE_SIZE, S1, World, tiny_catalog_text
-from tests.reliability.matrix import Cell, References, run_cell
 from utils.constants import LATEST_JSON_KEY, sps_key
 
 S_NEXT = datetime(2025, 12, 14, 0, 0, tzinfo=UTC)  # the next daily re-plan after S1 (desired count 1)
