@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark: small SPS calls per second against the emulator (127.0.0.1, HTTP/1.1 keep-alive).
 
-Starts ``emulator/server.py`` (world catalog, quota lifted), runs ``--clients`` client processes that each
-send small SPS POSTs on one persistent connection for ``--seconds``, and prints one JSON object:
-``{"requests": n, "seconds": s, "requests_per_second": r, "errors": e, ...}``.
+Starts ``emulator/server.py`` (world catalog, quota lifted) with ``emulator.launch.EmulatorProcess``, runs
+``--clients`` client processes that each send small SPS POSTs on one persistent connection for ``--seconds``,
+and prints one JSON object: ``{"requests": n, "seconds": s, "requests_per_second": r, "errors": e, ...}``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ import argparse
 import http.client
 import json
 import multiprocessing
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run by path: make the repository root importable
+    sys.path.insert(0, str(REPO))
+
+from emulator.launch import EmulatorProcess  # noqa: E402  (stdlib only, as this benchmark)
+
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 BODY = json.dumps({"desiredLocations": ["eastus", "westeurope"], "desiredSizes": [{"sku": "Standard_D2s_v3"}],
@@ -56,10 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to wait after start-up")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON object to this file")
     args = parser.parse_args(argv)
-    server = subprocess.Popen([sys.executable, str(REPO / "emulator" / "server.py"), "--sps-quota", "1000000000"],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        url = server.stdout.readline().strip()  # type: ignore[union-attr]
+    with EmulatorProcess(args=["--sps-quota", "1000000000"]) as server:
+        url = server.url
         host, port = url.removeprefix("http://").split(":")
         token = _token(url)
         time.sleep(args.settle)  # let the server finish building its models in the background
@@ -75,9 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         for worker in workers:
             worker.join()
         elapsed = time.monotonic() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     total = sum(done for done, _ in results)
     figures = {"benchmark": "emulator_sps_small_calls", "clients": args.clients, "requests": total,
                "errors": sum(e for _, e in results), "seconds": round(elapsed, 3),

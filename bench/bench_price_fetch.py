@@ -23,10 +23,10 @@ if __name__ == "__main__":  # run by path: use the project's interpreter (utils/
 
     require_runtime()
 
+from emulator.launch import EmulatorProcess
 from price.price_dataset import price_session
 from utils.azure_api.prices import fetch_price_list
 from utils.azure_api.retry import RetryPolicy
-from utils.emulator_mode import start_emulator, stop_emulator
 
 
 def run_level(url: str, workers: int, latency_ms: float) -> dict[str, float]:
@@ -49,12 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here as JSON")
     args = parser.parse_args(argv)
     levels = [int(v) for v in args.levels.split(",") if v.strip()]
-    proc, url = start_emulator(None, ["--latency-ms", f"{args.latency_ms:g}"])
-    try:
-        run_level(url, max(levels), 0.0)  # warm-up: the emulator builds its price items on first use
-        results = [run_level(url, level, args.latency_ms) for level in levels]
-    finally:
-        stop_emulator(proc)
+    with EmulatorProcess(latency_ms=args.latency_ms) as emulator:
+        run_level(emulator.url, max(levels), 0.0)  # warm-up: the emulator builds its price items on first use
+        results = [run_level(emulator.url, level, args.latency_ms) for level in levels]
     sequential = next((r["wall_s"] for r in results if r["concurrency"] == 1), None)
     for row in results:
         row["speedup_vs_sequential"] = round(sequential / row["wall_s"], 2) if sequential else float("nan")

@@ -492,7 +492,7 @@ def run_soak(slots: int, workdir: Path, *, faults: str | None = DEFAULT_FAULTS, 
              drift: bool = True) -> dict[str, Any]:  # fmt: skip
     """Run the soak in ``workdir`` (store, catalog, log) and return its summary (see ``summarize_soak``)."""
     from emulator.catalog import load_catalog
-    from utils.emulator_mode import start_emulator, stop_emulator
+    from emulator.launch import EmulatorProcess
 
     catalog = soak_catalog(load_catalog().offers, SOAK_REGIONS[:regions], sizes)
     catalog_path = workdir / "soak_catalog.csv"
@@ -501,7 +501,8 @@ def run_soak(slots: int, workdir: Path, *, faults: str | None = DEFAULT_FAULTS, 
     store_root.mkdir(parents=True, exist_ok=True)
     entries = _component_entries()
     records: list[SlotRecord] = []
-    proc, url = start_emulator(catalog_path, ["--faults", faults] if faults else [])
+    emulator = EmulatorProcess(catalog=catalog_path, faults=faults).start()
+    url = emulator.url
     started = time.perf_counter()
     try:
         env = soak_env(store_root, url)
@@ -517,7 +518,7 @@ def run_soak(slots: int, workdir: Path, *, faults: str | None = DEFAULT_FAULTS, 
         reconstruction = verify_reconstruction(store_root, records)
         stats = requests.get(f"{url}/_emulator/stats", timeout=10).json()
     finally:
-        stop_emulator(proc)
+        emulator.stop()
     summary = summarize_soak(records, timeseries_rows=timeseries_rows_per_slot(store_root / "timeseries.db"),
                              t2t3=t2t3, reconstruction=reconstruction)
     summary.update({"drift": drift, "wall_seconds": round(time.perf_counter() - started, 1), "faults": faults,

@@ -2,8 +2,9 @@
 # ruff: noqa: E402  (imports follow the sys.path fix below)
 """Run the Azure API emulator: ``python3 emulator/server.py [options]``.
 
-Prints the base URL (``http://127.0.0.1:PORT``) as the first stdout line, then serves until SIGTERM or
-SIGINT (exit 0). Exit 2 on bad options (unknown catalog, bad fault spec).
+Prints the base URL (``http://127.0.0.1:PORT``) as the first stdout line (and writes it to ``--url-file``,
+atomically), then serves until SIGTERM or SIGINT (exit 0). Exit 2 on bad options (unknown catalog, bad fault
+spec). Starting it, waiting for it and stopping it: ``emulator/launch.py``.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ import argparse
 import logging
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 from emulator.catalog import CatalogError, load_catalog
 from emulator.faults import FaultSpecError, parse_fault_spec
 from emulator.http import make_server
+from emulator.launch import HOST, PORT, serving, write_url_file
 from emulator.models.placement_scores import placement_model_of
 from emulator.models.price_items import price_items_of
 from emulator.models.resource_skus import resource_skus_of
@@ -41,8 +44,8 @@ log = logging.getLogger("emulator")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Local emulator of the Azure APIs the SpotLake collectors use.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--port", type=int, default=PORT, help="0 (default): any free port")
     parser.add_argument("--catalog", default=None, help="catalog CSV (default: the bundled world catalog)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0.0)
@@ -52,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--page-size", type=int, default=None)
     parser.add_argument("--token-ttl", type=int, default=3600)
     parser.add_argument("--arg-quota", type=int, default=15)
+    parser.add_argument("--url-file", type=Path, default=None,
+                        help="once serving, write the base URL here (atomically); removed on stop")
     return parser.parse_args(argv)
 
 
@@ -92,15 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     threading.Thread(target=_warm, args=(state,), daemon=True, name="warm").start()
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    serving.start()
-    print(server.url, flush=True)
-    log.info("serving %s catalog=%s offers=%d faults=%r", server.url, catalog.source, len(catalog.offers),
-             args.faults or "")
-    while not stop.wait(0.5):
-        pass
-    server.shutdown()
-    server.server_close()
+    with serving(server, poll_interval=0.1):
+        print(server.url, flush=True)
+        try:
+            if args.url_file is not None:
+                write_url_file(args.url_file, server.url)
+            log.info("serving %s catalog=%s offers=%d faults=%r", server.url, catalog.source, len(catalog.offers),
+                     args.faults or "")
+            while not stop.wait(0.5):
+                pass
+        finally:
+            if args.url_file is not None:
+                args.url_file.unlink(missing_ok=True)
     log.info("stopped")
     return 0
 

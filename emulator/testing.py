@@ -1,11 +1,11 @@
 """In-process emulator for tests: ``with running_emulator(...) as emu: emu.url``.
 
-A threaded server on 127.0.0.1 (port 0), stopped on exit. ``emu.state`` exposes the model objects.
+A threaded server on 127.0.0.1 (port 0), served and stopped by ``emulator.launch.serving``. ``emu.state``
+exposes the model objects. A separate process: ``emulator.launch.EmulatorProcess``.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ from typing import Any
 
 from emulator.catalog import load_catalog
 from emulator.http import EmulatorHTTPServer, make_server
+from emulator.launch import serving
 from emulator.state import Clock, EmulatorConfig, EmulatorState
 
 
@@ -54,12 +55,5 @@ def running_emulator(catalog: str | Path | None = None, seed: int = 0, latency_m
                             token_ttl=token_ttl, **options)
     state = EmulatorState(config, load_catalog(config.catalog_path, seed), Clock(clock))
     server = make_server(state)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="azure-emulator", daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield RunningEmulator(url=server.url, state=state, server=server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -76,8 +76,7 @@ else
 fi
 readonly SPOTLAKE_PY
 readonly COLLECTORS=(sps if price)
-readonly EMULATOR_START_TIMEOUT=180  # seconds; the bundled world catalog loads in a few seconds
-readonly CHILD_STOP_GRACE=10         # seconds between SIGTERM and SIGKILL when stopping children
+readonly CHILD_STOP_GRACE=10  # seconds between SIGTERM and SIGKILL when stopping children (the emulator: launch.py)
 
 # Run state, set by the functions below.
 SLOT=""                 # canonical slot, e.g. 2025-12-13T13:00:00Z
@@ -368,11 +367,14 @@ spotlake::run::release_lease() {
 }
 
 # spotlake::run::start_emulator
-# Emulator mode without SPOTLAKE_EMULATOR_URL (docs/contract.md 4): start emulator/server.py on 127.0.0.1, wait for the
-# base URL on its first stdout line, and export it to the children.
+# Emulator mode without SPOTLAKE_EMULATOR_URL (docs/contract.md 4): start emulator/server.py (its defaults:
+# 127.0.0.1, a free port) and export its URL to the children once it is ready. The start-up rules and timeout
+# are emulator/launch.py's (emulator/README.md, "Launch"): its `wait` says when the server is ready or why it
+# is not. This shell owns the server process: it starts it, has it stopped at exit and reaps it.
 spotlake::run::start_emulator() {
-  local url_file="${WORK_DIR}/emulator.url" url="" deadline
-  local -a args=(--host 127.0.0.1 --port 0)
+  local url_file="${WORK_DIR}/emulator.url" ready="${WORK_DIR}/emulator.ready" err="${WORK_DIR}/emulator_wait.err"
+  local waiter rc=0
+  local -a args=(--url-file "${url_file}")
   if [[ -n "${SETTING[EMULATOR_CATALOG]}" ]]; then
     args+=(--catalog "${SETTING[EMULATOR_CATALOG]}")
   fi
@@ -382,43 +384,40 @@ spotlake::run::start_emulator() {
   if [[ -n "${SPOTLAKE_EMULATOR_LATENCY_MS:-}" ]]; then
     args+=(--latency-ms "${SPOTLAKE_EMULATOR_LATENCY_MS}")
   fi
-  : >"${url_file}"
   spotlake::run::forking
-  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/emulator/server.py" "${args[@]}" >"${url_file}" 2> >(spotlake::log::prefix emulator) &
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/emulator/server.py" "${args[@]}" >/dev/null 2> >(spotlake::log::prefix emulator) &
   EMULATOR_PID=$!
   spotlake::trap::add spotlake::run::stop_emulator
   spotlake::run::forked
-  deadline=$((SECONDS + EMULATOR_START_TIMEOUT))
-  until IFS= read -r url <"${url_file}" && [[ "${url}" == http://* ]]; do
-    if ! kill -0 "${EMULATOR_PID}" 2>/dev/null; then
-      spotlake::run::fail "the Azure emulator exited before printing its URL"
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      spotlake::run::fail "the Azure emulator printed no URL within ${EMULATOR_START_TIMEOUT}s"
-      exit 1
-    fi
-    sleep 0.1
-  done
-  EMULATOR_URL="${url}"
-  export SPOTLAKE_EMULATOR_URL="${url}"
-  spotlake::log::info "started the Azure emulator at ${url} (pid ${EMULATOR_PID})"
+  # The waiter runs in the background, registered as a child, so a signal meanwhile is handled at once.
+  spotlake::run::forking
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/emulator/launch.py" wait --pid "${EMULATOR_PID}" --url-file "${url_file}" \
+    >"${ready}" 2>"${err}" &
+  waiter=$!
+  RUNNING[${waiter}]="emulator_wait"
+  spotlake::run::forked
+  wait "${waiter}" || rc=$?
+  unset "RUNNING[${waiter}]"
+  spotlake::log::prefix emulator <"${err}"
+  if ((rc != 0)); then
+    spotlake::run::fail "$(spotlake::run::last_message "${err}")"
+    exit 1
+  fi
+  IFS= read -r EMULATOR_URL <"${ready}"
+  export SPOTLAKE_EMULATOR_URL="${EMULATOR_URL}"
+  spotlake::log::info "started the Azure emulator at ${EMULATOR_URL} (pid ${EMULATOR_PID})"
 }
 
 # spotlake::run::stop_emulator
-# Stop the emulator this run started (cleanup).
+# Stop the emulator this run started (cleanup): emulator/launch.py stop (SIGTERM, its grace, SIGKILL), then
+# reap it. Should that helper fail, SIGKILL: the emulator is never left running.
 spotlake::run::stop_emulator() {
-  local deadline
   if [[ -z "${EMULATOR_PID}" ]] || ! kill -0 "${EMULATOR_PID}" 2>/dev/null; then
     return 0
   fi
-  kill -TERM "${EMULATOR_PID}" 2>/dev/null || true  # it may have exited meanwhile
-  deadline=$((SECONDS + CHILD_STOP_GRACE))
-  while kill -0 "${EMULATOR_PID}" 2>/dev/null && ((SECONDS < deadline)); do
-    sleep 0.1
-  done
-  kill -KILL "${EMULATOR_PID}" 2>/dev/null || true  # gone already is the normal case
-  wait "${EMULATOR_PID}" 2>/dev/null || true         # its exit status says nothing about the run
+  "${SPOTLAKE_PY}" "${SPOTLAKE_ROOT}/emulator/launch.py" stop --pid "${EMULATOR_PID}" ||
+    kill -KILL "${EMULATOR_PID}" 2>/dev/null || true  # gone already is fine
+  wait "${EMULATOR_PID}" 2>/dev/null || true           # its exit status says nothing about the run
   spotlake::log::info "stopped the Azure emulator"
 }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.reliability.script_runner import SCRIPT, closed_port, run_script, script_env
+from bench.reliability.script_runner import closed_port, run_script, script_env
 from tests.scripts.support import write_tiny_catalog
 
 EXECUTION_TIME = "rawdata/azure/monitoring/executionTime/2025/12/13/13-00_execution_time.csv.gz"
@@ -25,9 +25,11 @@ def _env(root: Path, **extra: str) -> dict[str, str]:
     })  # fmt: skip
 
 
-def test_the_usage_header_documents_the_emulator_latency_variable() -> None:
-    header = SCRIPT.read_text().split("\nset -o")[0]
-    assert "SPOTLAKE_EMULATOR_LATENCY_MS" in header
+def test_the_usage_text_documents_the_emulator_latency_variable(tmp_path: Path) -> None:
+    run = run_script(_env(tmp_path), "--help", timeout=60)
+    assert run.returncode == 0, run.stderr
+    [line] = [line for line in run.stdout.splitlines() if "SPOTLAKE_EMULATOR_LATENCY_MS" in line]
+    assert "latency" in line.split("SPOTLAKE_EMULATOR_LATENCY_MS", 1)[1]  # named and explained
 
 
 def test_a_latency_that_is_not_a_number_reaches_the_emulator_and_fails_the_run(tmp_path: Path) -> None:
