@@ -225,9 +225,13 @@ class SweepPlan:
     def state_after(self, result: SweepResult) -> StateAfterSweep:
         """The learned values and the cursor to store after the sweep (also one that raised: ``result``
         then holds what it did before). A partial sweep leaves the tail of its order unprobed; the next
-        sweep starts there, so with too few subscriptions every pair is still probed in turn."""
+        sweep starts at its first call that got no quota, so with too few subscriptions every pair is still
+        probed in turn (the threads race for the last quota units, so a call after it may have been made: it
+        is made again next time rather than a call before it never). Without per-call outcomes (a sweep that
+        raised before any call ended), the made and dropped calls count from the start."""
         plan = self.plan
-        done = result.calls_made + result.calls_dropped
+        first_not_made = result.first_not_made()
+        done = result.calls_made + result.calls_dropped if first_not_made is None else first_not_made
         return StateAfterSweep(
             learned_regions=(plan.learned_regions.add(plan.today, plan.slot, result.invalid_regions)
                              if result.invalid_regions else None),

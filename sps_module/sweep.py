@@ -42,11 +42,11 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from sps_module.quota_ledger import Bucket, QuotaLedger
 from sps_module.request_planner import PlannedCall
+from utils.azure_api.classify import Outcome, classify
 from utils.azure_api.retry import RetryPolicy
 from utils.azure_api.sps import (
     MalformedResponse,
     build_request_body,
-    classify_error,
     match_answer,
     parse_response_json,
     placement_scores_url,
@@ -106,6 +106,13 @@ class SweepResult:
     token_refreshes: int = 0
     invalid_regions: set[str] = field(default_factory=set)
     invalid_sizes: set[str] = field(default_factory=set)
+    # The calls (by their index in the sweep order) that ran out of quota. Threads race for the last quota
+    # units, so these are not always the tail of the order: the next sweep must start at the first of them.
+    not_made: set[int] = field(default_factory=set)
+
+    def first_not_made(self) -> int | None:
+        """Index (in the sweep order) of the first call that got no quota; None when every call ran."""
+        return min(self.not_made) if self.not_made else None
 
     @property
     def items(self) -> list[dict[str, Any]]:
@@ -208,14 +215,14 @@ class _Sweep:
                     self.result.items_ignored += answer_items.ignored
                     self.result.pairs_unanswered += answer_items.pairs_unanswered
                 return CallOutcome.MADE
-            answer = classify_error(status, text)
-            if answer.kind == "quota":
+            answer = classify(status, text)
+            if answer.kind is Outcome.THROTTLED:
                 self.ledger.mark_over_limit(bucket, self.clock())
                 self._count(http_429=1)
                 log.warning("SPS 429 on %s/%s: benched for the quota window, call moved", subscription, location)
                 avoid = [bucket]
                 continue
-            if answer.kind == "auth":
+            if answer.kind is Outcome.AUTH:
                 refreshes += 1
                 if refreshes > MAX_TOKEN_REFRESHES:
                     raise RunFailed(f"SPS kept answering 401 after token refresh: {answer.message}")
@@ -223,7 +230,7 @@ class _Sweep:
                 self.auth.invalidate_token()
                 self._count(token_refreshes=1)
                 continue
-            if answer.kind == "invalid":
+            if answer.kind is Outcome.INVALID:
                 # Learn only what this call asked: a 400 naming something else says nothing about it.
                 # Names compare case-insensitively; what is remembered is the name as asked.
                 asked_regions = {r.lower(): r for r in regions}
@@ -234,8 +241,8 @@ class _Sweep:
                 if named_regions or named_sizes:
                     self._learn(named_regions, named_sizes)
                     continue
-                answer = dataclasses.replace(answer, kind="unreadable")
-            if answer.kind == "unreadable":
+                answer = dataclasses.replace(answer, kind=Outcome.BAD_REQUEST)
+            if answer.kind is Outcome.BAD_REQUEST:
                 unreadable += 1
                 if unreadable >= MAX_UNREADABLE_ATTEMPTS:
                     lost = len(regions) * len(sizes)
@@ -245,7 +252,7 @@ class _Sweep:
                     return CallOutcome.DROPPED
                 failures = self._retry_or_fail(failures, f"HTTP 400 {answer.message}", bucket)
                 continue
-            if answer.kind == "retriable":
+            if answer.kind is Outcome.RETRY:
                 failures = self._retry_or_fail(failures, f"HTTP {status} {answer.message}", bucket)
                 continue
             raise RunFailed(f"SPS call refused with HTTP {status} on subscription {subscription} location "
@@ -292,6 +299,7 @@ def run_sweep(calls: Sequence[PlannedCall], *, session: requests.Session, auth: 
                 sweep.result.calls_made += 1
             elif outcome is CallOutcome.NOT_MADE:
                 sweep.result.calls_not_made += 1
+                sweep.result.not_made.add(index)
             # DROPPED: counted (calls_dropped, pairs_dropped) where it was given up
         progress.advance(1, **{outcome.value: 1})
         return outcome

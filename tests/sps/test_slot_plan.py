@@ -347,3 +347,17 @@ def test_consecutive_partial_sweeps_probe_the_calls_in_turn(calls, cursor, made)
         sent.extend(sweep.calls[:count])
         stored = SweepCursor(TODAY, sweep.state_after(result(made=count, not_made=calls - count)).next_cursor)
     assert sent == [planned[(cursor + i) % calls] for i in range(len(sent))]
+
+
+@pytest.mark.parametrize(("cursor", "not_made", "next_cursor"), [
+    (0, {0}, 0), (0, {1}, 1), (1, {0, 2}, 1), (2, {1}, 0), (0, set(), 0),
+])
+def test_the_next_sweep_starts_at_the_first_call_that_got_no_quota_even_when_a_later_one_was_made(
+        cursor, not_made, next_cursor):
+    # Threads race for the last quota units: call 1 may get the last one while call 0 gets none. The next
+    # sweep must start at call 0, or call 0 could be skipped sweep after sweep.
+    plan = plan_slot(SLOT, snapshot(sweep_cursor=SweepCursor(TODAY, cursor)))
+    sweep = plan_sweep(plan, CALLS, ["eastus"], subscriptions=1, quota=QUOTA)
+    outcome = result(made=3 - len(not_made), not_made=len(not_made))
+    outcome.not_made = set(not_made)
+    assert sweep.state_after(outcome).next_cursor == next_cursor

@@ -23,7 +23,7 @@ import pandas as pd
 import requests
 
 from utils.azure_api.arm_names import split_arm_sku_name
-from utils.azure_api.classify import Answer, Outcome, classify, supported_locations
+from utils.azure_api.classify import Outcome, classify, supported_locations
 from utils.azure_api.http import fetch
 from utils.azure_api.retry import RetryPolicy
 from utils.constants import ROW_KEY_COLUMNS, SPS_COLUMNS
@@ -184,12 +184,6 @@ def slot_timestamp(slot: datetime) -> pd.Timestamp:
     """The slot as a tz-aware UTC pandas Timestamp (the ``Time`` column)."""
     stamp = pd.Timestamp(slot)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-# The SPS sweep reads answers through the one table (``utils.azure_api.classify``): an ``ErrorAnswer`` is an
-# ``Answer``, its ``kind`` the ``Outcome``.
-ErrorAnswer = Answer
-classify_error = classify
 
 
 def discover_endpoint_locations(session: requests.Session, auth: Any, subscription: str, *, timeout: float,
