@@ -290,11 +290,11 @@ def format_soak_summary(summary: Mapping[str, Any]) -> str:
 
 def _component_entries() -> dict[str, tuple[Callable[..., int], Callable[[], Any], Callable[..., Any]]]:
     """component -> (run_entry, build_parser, main) of each real entry point."""
+    from bench.modload import load_if_collector
     from merge import merge_data
     from price import collect_price
     from sps import collect_sps
     from utils.entrypoint import run_entry
-    from utils.modload import load_if_collector
 
     collect_if = load_if_collector()
     modules = {"sps": collect_sps, "if": collect_if, "price": collect_price, "merge": merge_data}

@@ -7,7 +7,7 @@ Writes ``rawdata/azure/spot_if/YYYY/MM/DD/HH-MM_spot_if.parquet`` (``IF_COLUMNS`
 are complete. Credentials per docs/contract.md 4 (``utils.azure_api.auth``); a missing or refused credential
 fails the run (exit 1) with a message that names no secret. ``if`` is a Python keyword, so the logic lives in
 importable modules (``utils.if_dataset``, ``utils.azure_api.resource_graph``, ``utils.azure_api.skus``) and this
-file is only the shell; tests load it with ``utils.modload.load_if_collector()``.
+file is only the shell; tests load it with ``bench.modload.load_if_collector()``.
 """
 
 from __future__ import annotations

@@ -38,8 +38,6 @@ OUTSIDE = (
 # Markdown files whose relative links must resolve.
 LINKED_DOCS = ("README.md", "docs/*.md", "emulator/README.md", "infrastructure/README.md", "tests/**/README.md",
                "bench/README*")  # fmt: skip
-# Linked before it exists: another change is writing it. Remove this entry once docs/architecture.md is in.
-NOT_YET_WRITTEN = {"docs/architecture.md"}
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 
@@ -173,8 +171,7 @@ def broken_links(source: Path, root: Path = REPO) -> list[str]:
         resolved = (source.parent / path_part).resolve() if path_part else source
         relative = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(resolved)
         if not resolved.exists():
-            if relative not in NOT_YET_WRITTEN:
-                problems.append(f"{name}: {target} -> {relative} does not exist")
+            problems.append(f"{name}: {target} -> {relative} does not exist")
         elif anchor and resolved.suffix == ".md" and anchor not in heading_anchors(resolved):
             problems.append(f"{name}: {target} -> no heading #{anchor} in {relative}")
     return problems

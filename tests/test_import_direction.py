@@ -90,3 +90,91 @@ def test_product_imports_neither_tests_nor_bench_and_bench_imports_no_tests():
 ])
 def test_the_check_names_each_forbidden_import(relative, source, expected):
     assert violations(source, relative) == expected
+
+
+# --- the import table of docs/architecture.md -------------------------------------------------------------
+
+ARCHITECTURE = REPO / "docs" / "architecture.md"
+WING = "utils/azure_api"
+
+
+def import_rules(text: str) -> dict[str, set[str]]:
+    """part -> the parts it may import, from the table between the ``import-rules`` markers."""
+    body = text.split("<!-- import-rules:", 1)[1].split("<!-- /import-rules -->", 1)[0]
+    rules = {}
+    for line in body.splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or cells[0] in ("part", "") or set(cells[0]) <= {"-", " "}:
+            continue
+        rules[cells[0]] = {c.strip().strip("`") for c in cells[1].split(",")} - {"—", ""}
+    return rules
+
+
+def part_of_file(relative: str) -> str:
+    return WING if relative.startswith(WING + "/") else relative.split("/", 1)[0]
+
+
+def part_of_module(name: str) -> str:
+    return WING if name.replace("/", ".").startswith("utils.azure_api") else _top(name)
+
+
+def imported_modules(source: str, relative: str) -> list[tuple[int, str]]:
+    """(line, module) of every absolute import and importing call in ``source`` (relative imports stay in
+    their part)."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=relative)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            first = node.args[0]
+            if name in IMPORTING_CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                found.append((node.lineno, first.value))
+    return found
+
+
+def rule_violations(source: str, relative: str, rules: dict[str, set[str]]) -> list[str]:
+    product = {part for part in rules if part not in ("bench", "tests")}
+    part = part_of_file(relative)
+    allowed = set().union(*(product if name == "product" else {name} for name in rules.get(part, set())))
+    return [f"{relative}:{line}: {part} imports {name} ({target} is not in its row of docs/architecture.md)"
+            for line, name in imported_modules(source, relative)
+            if (target := part_of_module(name)) in rules and target != part and target not in allowed]
+
+
+def test_every_import_follows_the_table_of_docs_architecture():
+    rules = import_rules(ARCHITECTURE.read_text(encoding="utf-8"))
+    files = [name for name in tracked_python_files() if (REPO / name).exists()]
+    assert {part_of_file(name) for name in files if "/" in name} <= set(rules)  # every part has a row
+    problems = []
+    for name in files:
+        problems += rule_violations((REPO / name).read_text(encoding="utf-8"), name, rules)
+    assert problems == []
+
+
+ENTRY_SCRIPTS = {"price.collect_price", "if.collect_if", "sps.collect_sps", "merge.merge_data"}
+
+
+def test_no_product_code_imports_a_collector_or_merge_entry_script():
+    # The entry scripts are shells; what another part needs of them lives in a module (price.price_dataset).
+    files = [name for name in tracked_python_files() if (REPO / name).exists() and _layer(name) == "product"]
+    problems = [f"{name}:{line}: imports the entry script {module}" for name in files
+                for line, module in imported_modules((REPO / name).read_text(encoding="utf-8"), name)
+                if module.replace("/", ".").removesuffix(".py") in ENTRY_SCRIPTS]
+    assert problems == []
+
+
+def test_the_table_check_names_an_import_against_the_table():
+    rules = import_rules(ARCHITECTURE.read_text(encoding="utf-8"))
+    assert rules[WING] == {"utils"} and rules["tests"] == {"product", "bench"}
+    assert rule_violations("from merge.state import x\n", "utils/azure_api/skus.py", rules) == [
+        "utils/azure_api/skus.py:1: utils/azure_api imports merge.state (merge is not in its row of "
+        "docs/architecture.md)"]
+    assert rule_violations("from utils.azure_api.sps import x\n", "merge/join.py", rules) != []
+    assert rule_violations("from utils.azure_api.sps import x\nfrom sps_module import sweep\n",
+                           "sps/load_sps.py", rules) == []
+    assert rule_violations("from price.normalise import x\n", "bench/b.py", rules) == []
+    assert rule_violations("import pandas\nfrom utils.store import S3Store\n", "emulator/x.py", rules) == []

@@ -13,6 +13,7 @@ import boto3
 import pandas as pd
 import pytest
 
+from bench.modload import load_if_collector
 from emulator.catalog import load_catalog
 from emulator.testing import RunningEmulator, running_emulator
 from tests.price.helpers import (
@@ -31,7 +32,6 @@ from utils.azure_api.retry import RetryPolicy
 from utils.constants import if_key
 from utils.emulator_mode import with_emulator_url
 from utils.if_dataset import IF_DATASET_COLUMNS, collect_if
-from utils.modload import load_if_collector
 from utils.settings import load_settings
 from utils.timestamps import parse_slot
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.modload import load_if_collector
 from emulator.testing import running_emulator
 from tests.price.helpers import SLOT_TEXT, collector_env, fast_policy, read_frame, run_in_process
 from utils.constants import if_key
-from utils.modload import load_if_collector
 from utils.timestamps import parse_slot
 
 CATALOG = """Region,InstanceType,OndemandPrice,SpotPrice,EvictionRate,Zones

@@ -17,10 +17,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from bench.modload import load_module
 from tests.conftest import REPO_ROOT
 from tests.query.runs import SLOTS, RealRun, multi_slot_run
 from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY, archive_key
-from utils.modload import load_module
 from utils.timestamps import parse_slot
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("usedata_runs")]

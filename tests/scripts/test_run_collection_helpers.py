@@ -17,12 +17,12 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.modload import load_module
 from bench.reliability.script_runner import closed_port
 from tests.scripts.support import imds_stand_in
 from utils.constants import monitoring_key, sps_key
 from utils.errors import RunFailed, UsageError
 from utils.lease import acquire
-from utils.modload import load_module
 from utils.settings import load_settings
 from utils.store import LocalStore
 from utils.store_io import read_csv_gz, write_json

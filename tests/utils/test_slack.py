@@ -136,7 +136,7 @@ def test_usage_errors_and_orchestrated_runs_send_no_alert(webhook, base_env) -> 
 def test_send_alert_script_alerts_even_when_the_settings_no_longer_validate(webhook, base_env, capsys) -> None:
     # Issue 14.3: the run failed because of its environment (here an invalid setting); its one alert must
     # still go out, with the webhook read straight from the environment, and never log the URL.
-    from utils.modload import load_module
+    from bench.modload import load_module
 
     send_alert_script = load_module("scripts/send_alert.py")
     env = {**base_env, "SPOTLAKE_HTTP_TIMEOUT": "not-a-number", "error_notification_slack_webhook_url": webhook.url}
