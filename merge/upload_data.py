@@ -27,6 +27,7 @@ their regions are written again (``utils.timeseries``).
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -59,11 +60,25 @@ from utils.vm_specs import with_public_specs, with_specs_of
 
 log = logging.getLogger(__name__)
 
-PUBLISH_STEPS = (
-    "archive", "query_selector", "association", "timeseries", "metrics", "summary", "snapshot", "latest_json",
-    "latest_state",
-)  # fmt: skip
-LATEST_STEPS = frozenset({"latest_json", "query_selector", "association", "summary", "latest_state"})
+class PublishStep(enum.StrEnum):
+    """The publish steps, in the order they run (the module docstring says why this order); the values are
+    the names the log lines and the crash-injection tests use."""
+
+    ARCHIVE = "archive"
+    QUERY_SELECTOR = "query_selector"
+    ASSOCIATION = "association"
+    TIMESERIES = "timeseries"
+    METRICS = "metrics"
+    SUMMARY = "summary"
+    SNAPSHOT = "snapshot"
+    LATEST_JSON = "latest_json"
+    LATEST_STATE = "latest_state"
+
+
+PUBLISH_STEPS: tuple[PublishStep, ...] = tuple(PublishStep)
+# The steps that make the slot the latest one: skipped when a newer slot is already committed.
+LATEST_STEPS = frozenset({PublishStep.LATEST_JSON, PublishStep.QUERY_SELECTOR, PublishStep.ASSOCIATION,
+                          PublishStep.SUMMARY, PublishStep.LATEST_STATE})
 
 
 @dataclass(frozen=True)
@@ -138,19 +153,19 @@ def publish(
     result: dict[str, Any] = {}
     selector: list[dict[str, str]] = []
     for step in PUBLISH_STEPS:
-        if step == "summary":
+        if step is PublishStep.SUMMARY:
             result = summary(publication, written)
         if step in LATEST_STEPS and not publication.update_latest:
             log.warning("publish %s skipped: a newer slot than %s is already committed", step, slot_iso(slot))
             continue
         started = time.monotonic()
-        if step == "archive":
+        if step is PublishStep.ARCHIVE:
             # The archive carries the VM specs (utils.vm_specs); the latest JSON does not (SpotLake's shape).
             store.put_bytes(archive_key(slot), archive_bytes(with_public_specs(public, publication.merged)),
                             content_type="application/gzip", public=True)  # fmt: skip
-        elif step == "latest_json":
+        elif step is PublishStep.LATEST_JSON:
             store.put_bytes(LATEST_JSON_KEY, latest_json_bytes(public), content_type="application/json", public=True)
-        elif step == "query_selector":
+        elif step is PublishStep.QUERY_SELECTOR:
             selector, renamed = query_selector(_previous_selector(store), public,
                                                region_display_names(publication.merged))  # fmt: skip
             if renamed:
@@ -158,17 +173,17 @@ def publish(
                             "locations (public Region is now the display location, RegionCode the ARM code); "
                             "the state needs no rewrite (it keeps ARM codes)", renamed)  # fmt: skip
             write_json(store, QUERY_SELECTOR_KEY, selector, public=True)
-        elif step == "association":
+        elif step is PublishStep.ASSOCIATION:
             write_json(store, ASSOCIATION_KEY, association(selector), public=True)
-        elif step == "timeseries":
+        elif step is PublishStep.TIMESERIES:
             written = timeseries_sink.write(with_restatements(timeseries_sink, store, slot, records, baseline), slot)
-        elif step == "metrics":
+        elif step is PublishStep.METRICS:
             metrics_sink.put(metrics_message(publication.merged), slot)
-        elif step == "summary":
+        elif step is PublishStep.SUMMARY:
             write_json(store, SUMMARY_KEY, result)
-        elif step == "snapshot":
+        elif step is PublishStep.SNAPSHOT:
             store.put_bytes(snapshot_key(slot), state, content_type="application/vnd.apache.parquet")
-        else:
+        else:  # PublishStep.LATEST_STATE: last, so a failure before it leaves the previous state in force
             store.put_bytes(LATEST_STATE_KEY, state, content_type="application/vnd.apache.parquet")
         log.info("publish %s done in %.2fs", step, time.monotonic() - started)
     _prune(store, slot, publication.base_key)
