@@ -78,7 +78,9 @@ def public_frame(merged: pd.DataFrame) -> pd.DataFrame:
         elif column == "RegionCode":
             out[column] = merged["Region"].astype("str")
         elif column in API_TEXT_COLUMNS:
-            out[column] = merged[column].fillna(MISSING_TEXT).astype("str")
+            # An empty text is as missing as no text: a SKU record without a family must read "N/A", never "".
+            text = merged[column].fillna(MISSING_TEXT).astype("str")
+            out[column] = text.mask(text.str.strip() == "", MISSING_TEXT)
         elif column in FLOAT_COLUMNS:
             out[column] = merged[column].astype("float64").fillna(float(MISSING_NUMBER))
         elif column in INT_COLUMNS:

@@ -39,6 +39,11 @@ def test_a_row_without_a_display_location_keeps_the_arm_code_as_region() -> None
     assert (public.loc[0, "Region"], public.loc[0, "RegionCode"]) == ("newregion", "newregion")
 
 
+def test_an_empty_family_is_published_as_missing_text_like_no_family() -> None:
+    public = public_frame(merged_frame([{"InstanceFamily": ""}, {"InstanceFamily": None}, {"InstanceFamily": " "}]))
+    assert public["InstanceFamily"].tolist() == ["N/A", "N/A", "N/A"]
+
+
 def test_time_series_records_are_public_rows_in_the_sinks_columns() -> None:
     records = timeseries_frame(merged_frame([{"Score": 2.0}]))
     assert list(records.columns) == TIMESERIES_COLUMNS
