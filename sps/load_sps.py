@@ -96,7 +96,7 @@ def write_handoff(path: Path, key: str) -> None:
 
 
 def _workload(settings: Settings, store: Store, state: SpsState, session: requests.Session, auth: Any, *,
-              plan: SlotPlan) -> tuple[pd.DataFrame, tuple[PlannedCall, ...]]:
+              plan: SlotPlan, page_policy: RetryPolicy) -> tuple[pd.DataFrame, tuple[PlannedCall, ...]]:
     """(pairs, planned calls) of today: the stored ones, or rebuilt and stored (write 0)."""
     if plan.workload is WorkloadSource.STORED:
         pairs, calls = plan.stored_workload()
@@ -105,7 +105,7 @@ def _workload(settings: Settings, store: Store, state: SpsState, session: reques
     if plan.workload is WorkloadSource.STALE:
         log.warning("today's SPS workload or plan is missing or stale; rebuilding it")
     pairs = fetch_workload(settings, session, auth, invalid_regions=set(plan.invalid_regions),
-                           invalid_sizes=set(plan.invalid_sizes), progress_logger=log)
+                           invalid_sizes=set(plan.invalid_sizes), retry_policy=page_policy, progress_logger=log)
     region_map, size_map = region_size_maps(pairs)
     state.save_maps(plan.today, region_map, size_map)
     request_plan = plan_requests(pairs)
@@ -116,12 +116,14 @@ def _workload(settings: Settings, store: Store, state: SpsState, session: reques
 
 
 def collect_slot(settings: Settings, slot: datetime, *, store: Store, session: requests.Session, auth: Any,
-                 clock: Callable[[], float] | None = None, retry_policy: RetryPolicy | None = None
-                 ) -> dict[str, Any]:
+                 clock: Callable[[], float] | None = None, retry_policy: RetryPolicy | None = None,
+                 page_policy: RetryPolicy | None = None) -> dict[str, Any]:
     """Collect the SPS of one slot (see the module docstring); returns the ``last_run.json`` report.
 
-    ``clock`` (epoch seconds) defaults to ``run_clock``; ``retry_policy`` to ``settings.retry`` (capped
-    at 0.5 s base / 8 s max backoff).
+    ``clock`` (epoch seconds) defaults to ``run_clock``. The retry policies are built here, once, from
+    ``settings.retry`` (SPOTLAKE_RETRY_*) and passed down: ``retry_policy`` for the SPS calls and the
+    endpoint-location discovery (capped at 0.5 s base / 8 s max backoff), ``page_policy`` for the pages of
+    the day's workload (the price list and the SKU listing).
 
     Raises:
         LeaseHeld: another SPS run holds the state lease (exit 1).
@@ -132,9 +134,10 @@ def collect_slot(settings: Settings, slot: datetime, *, store: Store, session: r
     retry_policy = retry_policy or RetryPolicy.from_settings(
         settings, base_delay=min(settings.retry.base_delay, 0.5), max_delay=min(settings.retry.max_delay, 8.0)
     )
+    page_policy = page_policy or RetryPolicy.from_settings(settings)
     with held(store, STATE_LEASE, settings.lease_ttl_seconds):
         return _collect_locked(settings, slot, store=store, session=session, auth=auth, clock=clock,
-                               retry_policy=retry_policy)
+                               retry_policy=retry_policy, page_policy=page_policy)
 
 
 def _log_quota(sweep: SweepPlan, summary: LedgerSummary) -> None:
@@ -166,12 +169,13 @@ def _log_slot(report: dict[str, Any], outcome: SlotOutcome) -> None:
 
 
 def _collect_locked(settings: Settings, slot: datetime, *, store: Store, session: requests.Session, auth: Any,
-                    clock: Callable[[], float], retry_policy: RetryPolicy | None) -> dict[str, Any]:
+                    clock: Callable[[], float], retry_policy: RetryPolicy, page_policy: RetryPolicy
+                    ) -> dict[str, Any]:
     snapshot = read_snapshot(store, slot)
     plan = plan_slot(slot, snapshot)
     log.info("slot %s: desired count %d (%s)", slot_iso(slot), plan.desired_count, plan.decision.reason)
     state = SpsState(store)
-    pairs, planned = _workload(settings, store, state, session, auth, plan=plan)  # 0
+    pairs, planned = _workload(settings, store, state, session, auth, plan=plan, page_policy=page_policy)  # 0
     locations = endpoint_locations(state, snapshot.locations, session, auth, today=plan.today,
                                    timeout=settings.http_timeout, fallback=sorted(set(pairs["Region"])),
                                    policy=retry_policy)  # 0

@@ -110,11 +110,11 @@ def load_plan(store: Store, workload_date: str) -> tuple[PlannedCall, ...] | Non
 
 
 def fetch_workload(settings: Any, session: Any, auth: Any, *, invalid_regions: set[str], invalid_sizes: set[str],
-                   progress_logger: logging.Logger | None = None) -> pd.DataFrame:
-    """Prices (every page) + the SKU listing of the first subscription -> ``build_workload``."""
-    policy = RetryPolicy.from_settings(settings)
-    prices = collect_prices(settings, session, progress_logger=progress_logger, retry_policy=policy)
-    skus = list_vm_skus(auth, auth.subscription_ids[0], timeout=settings.http_timeout, retry_policy=policy)
+                   retry_policy: RetryPolicy, progress_logger: logging.Logger | None = None) -> pd.DataFrame:
+    """Prices (every page) + the SKU listing of the first subscription -> ``build_workload``; each page is
+    retried under ``retry_policy`` (the entry point's, from SPOTLAKE_RETRY_*)."""
+    prices = collect_prices(settings, session, progress_logger=progress_logger, retry_policy=retry_policy)
+    skus = list_vm_skus(auth, auth.subscription_ids[0], timeout=settings.http_timeout, retry_policy=retry_policy)
     pairs = build_workload(prices, skus, invalid_regions, invalid_sizes)
     log.info("SPS workload: %d pairs (%d regions, %d sizes) from %d price rows and %d SKU rows", len(pairs),
              pairs["Region"].nunique(), pairs["InstanceType"].nunique(), len(prices), len(skus))

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from emulator.testing import RunningEmulator, running_emulator
+from sps.load_sps import collect_slot
 from sps_module.sps_location_manager import endpoint_locations
-from sps_module.sps_prepare_parameters import fetch_workload
 from sps_module.sps_shared_resources import SpsState
 from tests.price.helpers import EDGE_CATALOG, fast_policy
 from utils.azure_api.auth import load_azure_auth
@@ -23,6 +23,7 @@ from utils.emulator_mode import with_emulator_url
 from utils.errors import RunFailed
 from utils.settings import load_settings
 from utils.store import open_store
+from utils.timestamps import parse_slot
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +63,14 @@ def test_a_bad_sku_page_is_fetched_again_alone_not_the_whole_listing(kind: str, 
 
 def test_spotlake_retry_max_attempts_bounds_the_sps_workload_sku_listing(emu: RunningEmulator,
                                                                           tmp_path: Path) -> None:
+    # Through the SPS collector's own entry (collect_slot builds its policies from the settings): the
+    # first slot of a day rebuilds the workload, whose SKU listing then fails after exactly 2 attempts.
     settings = _settings(tmp_path, emu, SPOTLAKE_RETRY_MAX_ATTEMPTS="2")
     auth = load_azure_auth(settings)
     emu.set_faults("skus:500")
     with requests.Session() as session, pytest.raises(RunFailed, match="Resource SKUs page 1: gave up after 2"):
-        fetch_workload(settings, session, auth, invalid_regions=set(), invalid_sizes=set())
+        collect_slot(settings, parse_slot("2025-12-13 00:00"), store=open_store(settings), session=session,
+                     auth=auth, clock=lambda: 1_765_584_000.0)
     assert emu.stats()["skus"]["calls"] == 2
 
 
