@@ -15,7 +15,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from price.normalise import normalise_prices_with_drops
-from utils.azure_api.prices import fetch_price_items
+from utils.azure_api.prices import fetch_price_list
 from utils.azure_api.retry import RetryPolicy
 from utils.errors import RunFailed
 from utils.settings import Settings
@@ -53,14 +53,14 @@ def collect_prices(
         RunFailed: a page kept failing or paging was inconsistent, or no item gave a usable Linux VM price
             (an empty price list is a fault, never a dataset); no partial frame is ever returned.
     """
-    items = fetch_price_items(
+    items = fetch_price_list(
         session,
         settings.azure.prices_endpoint,
         workers=settings.price_workers,
         timeout=settings.http_timeout,
         retry_policy=retry_policy or RetryPolicy.from_settings(settings),
         progress_logger=progress_logger,
-    )
+    ).items
     frame, drops = normalise_prices_with_drops(items, as_of=as_of)
     for warning in drops.warnings():
         log.warning("%s", warning)

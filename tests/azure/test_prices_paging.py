@@ -166,7 +166,7 @@ def test_a_missing_page_below_the_end_is_an_inconsistency() -> None:
 def simulate(
     total: int, page_size: int, workers: int, drop_links: frozenset[int] = frozenset()
 ) -> list[dict[str, Any]]:
-    """Drive SkipPaging like fetch_price_items does, against an in-memory service that omits the
+    """Drive SkipPaging like fetch_price_list does, against an in-memory service that omits the
     NextPageLink of the pages numbered in ``drop_links`` (the early-missing-link incident)."""
 
     def serve(offset: int) -> PricePage:

@@ -21,26 +21,22 @@ from utils.azure_api.retry import RetryPolicy
 from utils.azure_api.skus import list_vm_skus
 from utils.emulator_mode import with_emulator_url
 from utils.errors import RunFailed
-from utils.settings import load_settings
+from utils.settings import Settings, load_settings
 from utils.store import open_store
 from utils.timestamps import parse_slot
 
 
 @pytest.fixture(scope="module")
-def paged() -> Iterator[RunningEmulator]:
-    """The edge catalog, 2 records per page: the SKU listing has several pages."""
-    with running_emulator(catalog=EDGE_CATALOG, page_size=2) as emu:
-        yield emu
+def emu() -> Iterator[RunningEmulator]:
+    """The edge catalog, 2 records per page: the SKU listing has several pages. ``_settings`` resets it."""
+    with running_emulator(catalog=EDGE_CATALOG, page_size=2) as emulator:
+        yield emulator
 
 
-@pytest.fixture
-def emu(paged: RunningEmulator) -> RunningEmulator:
-    paged.reset()
-    paged.set_faults(None)
-    return paged
-
-
-def _settings(tmp_path: Path, emu: RunningEmulator, **env: str):
+def _settings(tmp_path: Path, emu: RunningEmulator, **env: str) -> Settings:
+    """Settings for a test against a fresh ``emu`` (counters, faults and clock reset), with fast backoff."""
+    emu.reset()
+    emu.set_faults(None)
     return with_emulator_url(load_settings({"SPOTLAKE_STORE": str(tmp_path), "SPOTLAKE_AZURE_EMULATOR": "1",
                                             "SPOTLAKE_RETRY_BASE_DELAY": "0.01", "SPOTLAKE_RETRY_MAX_DELAY": "0.02",
                                             **env}), emu.url)

@@ -52,8 +52,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from bench.reliability.script_runner import REPO, SCRIPT, assert_verdict_matches, script_env
 from emulator.testing import running_emulator
-from tests.scripts.support import REPO, SCRIPT, assert_verdict_matches, script_env
 
 GOLDEN = Path(__file__).with_name("full_run_outputs.json")
 UPDATE_VARIABLE = "SPOTLAKE_GOLDEN_UPDATE"

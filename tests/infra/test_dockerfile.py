@@ -26,10 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.reliability.script_runner import VERDICT_RE, closed_port
 from tests.infra.image_model import REPO, Image, Tree, allows, build_tree, dockerignore_patterns, ignored, parse
 from tests.infra.terraform_model import load_stack
 from tests.infra.test_no_credentials import CREDENTIAL_PATTERNS
-from tests.scripts.support import VERDICT_RE, closed_port, write_tiny_catalog
+from tests.scripts.support import write_tiny_catalog
 from utils.runtime import MIN_VERSION
 from utils.settings import load_settings
 

@@ -307,21 +307,6 @@ class PriceList:
     throttles: int
 
 
-def fetch_price_items(
-    session: requests.Session,
-    prices_endpoint: str,
-    *,
-    workers: int,
-    timeout: float,
-    retry_policy: RetryPolicy,
-    progress_logger: logging.Logger | None = None,
-    odata_filter: str = VM_CONSUMPTION_FILTER,
-) -> list[dict[str, Any]]:
-    """Every item of the price list, in list order (``fetch_price_list(...).items``)."""
-    return fetch_price_list(session, prices_endpoint, workers=workers, timeout=timeout, retry_policy=retry_policy,
-                            progress_logger=progress_logger, odata_filter=odata_filter).items
-
-
 def fetch_price_list(
     session: requests.Session,
     prices_endpoint: str,
