@@ -94,6 +94,11 @@ class QuotaLedger:
             calls.append(now)
             return True
 
+    def usage(self) -> dict[str, int]:
+        """Accepted calls recorded per key ("subscription/location"), for tests and the stats of a run."""
+        with self._lock:
+            return {key: len(calls) for key, calls in self._calls.items() if calls}
+
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()

@@ -179,3 +179,17 @@ def test_sps_answer_faults_are_refused_on_other_apis() -> None:
     for spec in ("prices:casing", "skus:unasked"):
         with pytest.raises(FaultSpecError, match="SPS answer fault"):
             parse_fault_spec(spec)
+
+
+def test_the_quota_ledger_reports_the_accepted_calls_per_bucket_and_never_a_refused_one() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from emulator.state import QuotaLedger
+
+    ledger = QuotaLedger(limit=2, window=timedelta(minutes=60))
+    now = datetime(2025, 12, 13, tzinfo=UTC)
+    assert [ledger.try_consume("sub-a/eastus", now) for _ in range(3)] == [True, True, False]
+    assert ledger.try_consume("sub-b/westus", now)
+    assert ledger.usage() == {"sub-a/eastus": 2, "sub-b/westus": 1}
+    ledger.reset()
+    assert ledger.usage() == {}

@@ -81,7 +81,7 @@ def test_the_data_map_item_in_us_east_1_feeds_a_real_run_in_us_west_2(moto_endpo
         env = job_env(tmp_path, moto_endpoint, emu.url, imds, AZURE_AUTH_REGION=AUTH_REGION)
         run = run_script(env, "2025-12-13 13:00", cwd=tmp_path)
         token_calls = emu.stats()["token"]
-        used_subscriptions = {key.split("/", 1)[0] for key in emu.state.sps_ledger._calls}
+        used_subscriptions = {key.split("/", 1)[0] for key in emu.state.sps_ledger.usage()}
 
     assert run.returncode == 0, run.stderr[-6000:]
     assert token_calls["status"].get("200", 0) >= 1
@@ -101,7 +101,7 @@ def test_without_the_auth_region_the_run_fails_loudly_naming_the_region_not_the_
     provision_auth_table(moto_endpoint)
     with running_emulator(catalog=write_tiny_catalog(tmp_path)) as emu, imds_stand_in() as imds:
         run = run_script(job_env(tmp_path, moto_endpoint, emu.url, imds), "2025-12-13 13:00", cwd=tmp_path)
-        sps_calls = sum(len(calls) for calls in emu.state.sps_ledger._calls.values())
+        sps_calls = sum(emu.state.sps_ledger.usage().values())
 
     assert run.returncode == 1, run.stderr[-4000:]
     output = run.stdout + run.stderr
