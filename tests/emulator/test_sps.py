@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from emulator.catalog import load_catalog
 from emulator.models.placement_scores import PlacementModel
+from emulator.state import QuotaLedger
 from emulator.testing import RunningEmulator
 from tests.emulator.conftest import SUBSCRIPTION
 
@@ -182,10 +183,6 @@ def test_sps_answer_faults_are_refused_on_other_apis() -> None:
 
 
 def test_the_quota_ledger_reports_the_accepted_calls_per_bucket_and_never_a_refused_one() -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from emulator.state import QuotaLedger
-
     ledger = QuotaLedger(limit=2, window=timedelta(minutes=60))
     now = datetime(2025, 12, 13, tzinfo=UTC)
     assert [ledger.try_consume("sub-a/eastus", now) for _ in range(3)] == [True, True, False]
