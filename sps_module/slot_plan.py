@@ -242,7 +242,7 @@ class SweepPlan:
 
     def writes(self, result: SweepResult, pairs: pd.DataFrame, frame: pd.DataFrame, conflicts: int) -> SlotWrites:
         """What to publish from the sweep's ``result``: ``frame``/``conflicts`` are its scores
-        (``sps_client.score_frame``), kept for the workload ``pairs`` not known invalid, whose count is
+        (``utils.azure_api.sps.score_frame``), kept for the workload ``pairs`` not known invalid, whose count is
         ``pairs_planned``.
 
         Raises:

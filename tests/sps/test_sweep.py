@@ -18,7 +18,8 @@ from utils.azure_api.retry import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=5, base_delay=0.0, max_delay=0.0)
 CALL = PlannedCall(("eastus", "westus"), ("Standard_D2s_v3", "Standard_D4s_v3"))
-# The real service's wording (SpotLake production, see sps_client); quotes escaped as some serialisers do.
+# The real service's wording (SpotLake production, see utils/azure_api/classify.py); quotes escaped as some
+# serialisers do.
 NAMED_400 = ('{"error":{"code":"BadRequest","message":"The value \\u0027STANDARD_D2S_V3\\u0027 provided for the '
              'input parameter \\u0027SpotPlacementRecommenderInput.desiredSizes\\u0027 is not valid. The value '
              '\\u0027mars\\u0027 provided for the input parameter \\u0027desiredLocations\\u0027 is not valid."}}')
