@@ -8,9 +8,10 @@ Per planned call, until it has scores:
 3. POST with a current bearer token;
 4. by answer, read through the one outcome table (``utils.azure_api.classify``): 200 -> scores of the pairs
    this call asked (matched case-insensitively; items for pairs it did not ask are ignored and counted,
-   ``utils.azure_api.sps.match_answer``); 429 (plain text, docs/azure-facts.md 1.6) -> bench that (subscription, location) for the window and go back to 2 on another bucket (never sleep its
-   Retry-After, which can say 3600); 400 naming invalid regions/sizes of this call (docs/azure-facts.md 8) -> learn
-   them, drop them, go back to 1; a 400 that names nothing of this call (unreadable) -> retried once, then
+   ``utils.azure_api.sps.match_answer``); 429 (plain text, docs/azure-facts.md 1.6) -> bench that
+   (subscription, location) for the window and go back to 2 on another bucket (never sleep its
+   Retry-After, which can say 3600); 400 naming invalid regions/sizes of this call (docs/azure-facts.md 8)
+   -> learn them, drop them, go back to 1; a 400 that names nothing of this call (unreadable) -> retried once, then
    the call is *dropped*: its pairs are lost and counted, the sweep goes on; 401 -> refresh the token once
    and resend; timeouts, connection errors, 5xx, ``NoRegisteredProviderFound``, malformed JSON -> back off
    and retry up to ``max_attempts`` times (``utils.azure_api.retry.RetryPolicy`` backoff); 403 and other 4xx ->
