@@ -126,7 +126,7 @@ def azure_call_error(exc: BaseException, describe: str) -> Exception:
     """Map an azure-core exception from an SDK call to ``RetriableError`` or ``RunFailed`` (same table).
 
     - ``ClientAuthenticationError`` (the credential was refused) -> RunFailed, never retried;
-    - ``HttpResponseError`` with a status -> per ``STATUS_OUTCOMES`` (Retry-After honoured);
+    - ``HttpResponseError`` with a status -> per ``utils.azure_api.classify`` (Retry-After honoured);
     - ``ServiceRequestError``/``ServiceResponseError`` (connection, timeout, reset, truncated body) and
       ``DecodeError`` (unreadable JSON) -> RetriableError;
     - anything else -> RunFailed.
