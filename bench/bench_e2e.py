@@ -38,9 +38,7 @@ if __name__ == "__main__":  # run by path: use the project's interpreter (utils/
 
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run by path: make the repository root importable
-    sys.path.insert(0, str(REPO_ROOT))
+REPO_ROOT = Path(__file__).resolve().parents[1]  # on sys.path: run by path (above) or imported as bench.*
 
 SCRIPT = REPO_ROOT / "scripts" / "run_collection.sh"
 SLOTS = ("2026-03-04T00:00:00Z", "2026-03-04T00:10:00Z")  # the first of a UTC day, then steady state

@@ -68,9 +68,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run by path: make the repository root importable
-    sys.path.insert(0, str(REPO_ROOT))
+REPO_ROOT = Path(__file__).resolve().parents[1]  # on sys.path: run by path (above) or imported as bench.*
 
 from utils.constants import DESIRED_COUNTS, LATEST_STATE_KEY, ROW_KEY_COLUMNS, SPS_METADATA_KEY, SPS_REQUEST_PLAN_KEY  # noqa: E402
 

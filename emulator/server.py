@@ -38,6 +38,8 @@ from emulator.models.price_items import price_items_of
 from emulator.models.resource_skus import resource_skus_of
 from emulator.models.spot_resources import spot_resources_of
 from emulator.state import Clock, EmulatorConfig, EmulatorState
+from utils.entrypoint import run_mapped
+from utils.errors import EXIT_USAGE, UsageError
 
 log = logging.getLogger("emulator")
 
@@ -71,15 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s [emulator] %(message)s")
+    # Bad options, an unreadable catalog, a bad fault spec or a port it cannot listen on: exit 2, one line.
+    return run_mapped(lambda: _serve(args), lambda exc, _code: print(f"error: {exc}", file=sys.stderr),
+                      catch=(UsageError, FaultSpecError, CatalogError),
+                      codes=((FaultSpecError, EXIT_USAGE), (CatalogError, EXIT_USAGE)))  # fmt: skip
+
+
+def _serve(args: argparse.Namespace) -> int:
     if args.sps_quota < 1 or args.token_ttl < 1 or (args.page_size is not None and args.page_size < 1):
-        print("error: --sps-quota, --token-ttl and --page-size must be >= 1", file=sys.stderr)
-        return 2
-    try:
-        parse_fault_spec(args.faults)
-        catalog = load_catalog(args.catalog, args.seed)
-    except (FaultSpecError, CatalogError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError("--sps-quota, --token-ttl and --page-size must be >= 1")
+    parse_fault_spec(args.faults)
+    catalog = load_catalog(args.catalog, args.seed)
     config = EmulatorConfig(catalog_path=args.catalog, seed=args.seed, latency_ms=args.latency_ms,
                             faults=args.faults, sps_quota=args.sps_quota, sps_retry_after=args.sps_retry_after,
                             page_size=args.page_size, token_ttl=args.token_ttl, arg_quota=args.arg_quota)
@@ -87,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = make_server(state, args.host, args.port)
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

@@ -75,41 +75,29 @@ build::ensure_builder() {
 }
 
 main() {
-  local region="${INFRA_DEFAULT_REGION}" profile="" credentials_file="" tag="latest"
-  local repo="spotlake-azure-batch" opt
+  local credentials_file="" opt
   while getopts ':r:p:c:t:n:ash' opt; do
     case "${opt}" in
-      r) region="${OPTARG}" ;;
-      p) profile="${OPTARG}" ;;
       c) credentials_file="${OPTARG}" ;;
       a | s)
         # Taken without a value so that the secret that may follow is never parsed, echoed or kept.
         infra::usage_error "-${opt} was removed: credentials never go on a command line; export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use -p PROFILE or -c CREDENTIALS_FILE"
         ;;
-      t) tag="${OPTARG}" ;;
-      n) repo="${OPTARG}" ;;
       h) usage; exit 0 ;;
-      :) infra::usage_error "option -${OPTARG} needs a value" ;;
-      *) infra::usage_error "unknown option -${OPTARG}" ;;
+      *) infra::image_option "${opt}" "${OPTARG}" ;;
     esac
   done
-  shift $((OPTIND - 1))
-  [[ $# -eq 0 ]] || infra::usage_error "unexpected argument(s)"
-
-  infra::check_region "${region}"
-  infra::check_image_ref "${tag}" "${repo}"
+  infra::check_image_args "${@:OPTIND}"
   if [[ -n "${credentials_file}" ]]; then
     [[ -f "${credentials_file}" && -r "${credentials_file}" ]] \
       || infra::usage_error "-c: ${credentials_file} is not a readable file"
     credentials_file="$(cd "$(dirname "${credentials_file}")" && pwd)/$(basename "${credentials_file}")"
   fi
-  if [[ -n "${profile}" ]]; then
-    infra::check_pattern "-p" "${profile}" '^[A-Za-z0-9_.@+=-]+$' "an AWS CLI profile name"
-  fi
+  infra::check_profile "${IMAGE_PROFILE}"
   infra::require_cmd aws docker
 
-  export AWS_REGION="${region}" AWS_DEFAULT_REGION="${region}"
-  [[ -z "${profile}" ]] || export AWS_PROFILE="${profile}"
+  export AWS_REGION="${IMAGE_REGION}" AWS_DEFAULT_REGION="${IMAGE_REGION}"
+  [[ -z "${IMAGE_PROFILE}" ]] || export AWS_PROFILE="${IMAGE_PROFILE}"
   if [[ -n "${credentials_file}" ]]; then
     # The file's keys win over any in the environment; build::docker strips the variable again.
     export AWS_SHARED_CREDENTIALS_FILE="${credentials_file}"
@@ -117,10 +105,10 @@ main() {
   fi
 
   local repo_uri registry image root
-  repo_uri="$(build::ensure_repository "${repo}")"
+  repo_uri="$(build::ensure_repository "${IMAGE_REPO}")"
   [[ "${repo_uri}" == */* ]] || infra::fail "unexpected repository URI from ECR"
   registry="${repo_uri%%/*}"
-  image="${repo_uri}:${tag}"
+  image="${repo_uri}:${IMAGE_TAG}"
   root="$(infra::repo_root)"
 
   build::login "${registry}"

@@ -20,39 +20,28 @@ usage() {
 }
 
 main() {
-  local region="${INFRA_DEFAULT_REGION}" tag="latest" repo="spotlake-azure-batch" profile="" opt
+  local opt
   while getopts ':r:t:n:p:h' opt; do
     case "${opt}" in
-      r) region="${OPTARG}" ;;
-      t) tag="${OPTARG}" ;;
-      n) repo="${OPTARG}" ;;
-      p) profile="${OPTARG}" ;;
       h) usage; exit 0 ;;
-      :) infra::usage_error "option -${OPTARG} needs a value" ;;
-      *) infra::usage_error "unknown option -${OPTARG}" ;;
+      *) infra::image_option "${opt}" "${OPTARG}" ;;
     esac
   done
-  shift $((OPTIND - 1))
-  [[ $# -eq 0 ]] || infra::usage_error "unexpected argument(s)"
-
-  infra::check_region "${region}"
-  infra::check_image_ref "${tag}" "${repo}"
-  if [[ -n "${profile}" ]]; then
-    infra::check_pattern "-p" "${profile}" '^[A-Za-z0-9_.@+=-]+$' "an AWS CLI profile name"
-  fi
+  infra::check_image_args "${@:OPTIND}"
+  infra::check_profile "${IMAGE_PROFILE}"
   infra::require_cmd aws
-  export AWS_REGION="${region}" AWS_DEFAULT_REGION="${region}"
-  [[ -z "${profile}" ]] || export AWS_PROFILE="${profile}"
+  export AWS_REGION="${IMAGE_REGION}" AWS_DEFAULT_REGION="${IMAGE_REGION}"
+  [[ -z "${IMAGE_PROFILE}" ]] || export AWS_PROFILE="${IMAGE_PROFILE}"
 
   # batch-delete-image exits 0 even when nothing was deleted; the reasons come back in "failures".
   local failures
-  failures="$(aws ecr batch-delete-image --repository-name "${repo}" --image-ids "imageTag=${tag}" \
+  failures="$(aws ecr batch-delete-image --repository-name "${IMAGE_REPO}" --image-ids "imageTag=${IMAGE_TAG}" \
     --query 'failures[].[failureCode,failureReason]' --output text)" \
-    || infra::fail "could not call ECR batch-delete-image for ${repo}"
+    || infra::fail "could not call ECR batch-delete-image for ${IMAGE_REPO}"
   if [[ -n "${failures}" && "${failures}" != "None" ]]; then
-    infra::fail "ECR did not delete ${repo}:${tag}: ${failures}"
+    infra::fail "ECR did not delete ${IMAGE_REPO}:${IMAGE_TAG}: ${failures}"
   fi
-  infra::log "deleted ${repo}:${tag} in ${region}"
+  infra::log "deleted ${IMAGE_REPO}:${IMAGE_TAG} in ${IMAGE_REGION}"
 }
 
 main "$@"

@@ -27,6 +27,7 @@ if __name__ == "__main__":  # run as a script by path: make the repository root 
 
 import pandas as pd
 
+from utils.entrypoint import run_mapped
 from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, SpotlakeError, UsageError
 from utils.query import (
     HistoryQuery,
@@ -143,22 +144,25 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
     environment = dict(os.environ if env is None else env)
     # The query never calls Azure: emulator mode only spares it the Azure credential check of the settings.
     environment.setdefault("SPOTLAKE_AZURE_EMULATOR", "1")
-    try:
-        settings = load_settings(environment)
-        if settings.store.kind == "local" and not Path(settings.store.root).is_dir():
-            raise UsageError(f"no data yet: store {settings.store.root} does not exist (run `make run` first)")
-        frame = run_query(args, settings, open_store(settings))
-        out, note = render(frame, args)
-    except UsageError as exc:
-        print(f"query.py: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except SpotlakeError as exc:
-        print(f"query.py: failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    # Every failure that is not bad usage is 1 here, a corrupt object too (the store could not be read).
+    return run_mapped(lambda: _query(args, environment), _report,
+                      codes=((UsageError, EXIT_USAGE), (SpotlakeError, EXIT_FAILED)))  # fmt: skip
+
+
+def _query(args: argparse.Namespace, environment: dict[str, str]) -> int:
+    settings = load_settings(environment)
+    if settings.store.kind == "local" and not Path(settings.store.root).is_dir():
+        raise UsageError(f"no data yet: store {settings.store.root} does not exist (run `make run` first)")
+    frame = run_query(args, settings, open_store(settings))
+    out, note = render(frame, args)
     sys.stdout.write(out)
     if note:
         print(note, file=sys.stderr)
     return EXIT_OK
+
+
+def _report(exc: BaseException, code: int) -> None:
+    print(f"query.py: {'error' if code == EXIT_USAGE else 'failed'}: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

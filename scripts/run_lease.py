@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -44,7 +45,8 @@ if __name__ == "__main__":  # run by path: make the repository root importable
 
     require_runtime()
 
-from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ObjectNotFound, RunFailed, UsageError
+from utils.entrypoint import run_mapped
+from utils.errors import EXIT_FAILED, EXIT_OK, ObjectNotFound, RunFailed, UsageError
 from utils.lease import Lease, LeaseHeld, acquire, break_lease, lease_key, release
 from utils.logs import setup_logging
 from utils.settings import load_settings
@@ -101,51 +103,58 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Refused(LeaseHeld):
+    """``acquire`` refused: the message (``held_message``) already names the holder and its expiry."""
+
+
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
     log = setup_logging("run")
-    try:
-        settings = load_settings(os.environ if env is None else env, azure_credential=False)  # never calls Azure
-        store = open_store(settings)
-        if args.command == "acquire":
-            try:
-                lease = acquire(store, args.name, settings.lease_ttl_seconds, pid=args.pid, slot=args.slot)
-            except LeaseHeld:
-                log.error("%s", held_message(store, args.name))
-                return EXIT_FAILED
-            if isinstance(store, LocalStore) and args.name == DEFAULT_NAME:
-                # Holding the run lease: temp files older than a run can live belong to killed writers.
-                removed = store.remove_stale_temp_files(settings.lease_ttl_seconds)
-                if removed:
-                    log.info("removed %d temp file(s) left by killed writers", removed)
-            print(lease.holder)
-            return EXIT_OK
-        if args.command == "release":
-            release(store, Lease(args.name, lease_key(args.name), args.holder, 0.0))
-            return EXIT_OK
-        if args.command == "show":
-            try:
-                current = json.loads(store.get_bytes(lease_key(args.name)))
-            except ObjectNotFound:
-                print(f"lease {args.name!r}: free")
-                return EXIT_OK
-            print(f"lease {args.name!r}: {describe(current) if isinstance(current, dict) else 'unreadable'}")
-            return EXIT_OK
-        broken = break_lease(store, args.name, holder=args.holder)
-        if broken is None:
-            log.info("lease %r is free; nothing to break", args.name)
-        else:
-            log.warning("broke lease %r (%s) on purpose", args.name, describe(broken))
+
+    def report(exc: BaseException, _code: int) -> None:
+        if isinstance(exc, (UsageError, _Refused)):
+            log.error("%s", exc)
+        elif isinstance(exc, LeaseHeld):
+            log.error("lease %s refused: %s", args.command, exc)
+        else:  # StoreError, and any other failure of the store's client
+            log.error("lease %s failed: the store failed: %s", args.command, exc)
+
+    return run_mapped(lambda: _command(args, os.environ if env is None else env, log), report,
+                      catch=(UsageError, RunFailed), codes=((LeaseHeld, EXIT_FAILED), (RunFailed, EXIT_STORE)))
+
+
+def _command(args: argparse.Namespace, env: Mapping[str, str], log: logging.Logger) -> int:
+    settings = load_settings(env, azure_credential=False)  # never calls Azure
+    store = open_store(settings)
+    if args.command == "acquire":
+        try:
+            lease = acquire(store, args.name, settings.lease_ttl_seconds, pid=args.pid, slot=args.slot)
+        except LeaseHeld:
+            raise _Refused(held_message(store, args.name)) from None
+        if isinstance(store, LocalStore) and args.name == DEFAULT_NAME:
+            # Holding the run lease: temp files older than a run can live belong to killed writers.
+            removed = store.remove_stale_temp_files(settings.lease_ttl_seconds)
+            if removed:
+                log.info("removed %d temp file(s) left by killed writers", removed)
+        print(lease.holder)
         return EXIT_OK
-    except UsageError as exc:
-        log.error("%s", exc)
-        return EXIT_USAGE
-    except LeaseHeld as exc:
-        log.error("lease %s refused: %s", args.command, exc)
-        return EXIT_FAILED
-    except RunFailed as exc:  # StoreError, and any other failure of the store's client
-        log.error("lease %s failed: the store failed: %s", args.command, exc)
-        return EXIT_STORE
+    if args.command == "release":
+        release(store, Lease(args.name, lease_key(args.name), args.holder, 0.0))
+        return EXIT_OK
+    if args.command == "show":
+        try:
+            current = json.loads(store.get_bytes(lease_key(args.name)))
+        except ObjectNotFound:
+            print(f"lease {args.name!r}: free")
+            return EXIT_OK
+        print(f"lease {args.name!r}: {describe(current) if isinstance(current, dict) else 'unreadable'}")
+        return EXIT_OK
+    broken = break_lease(store, args.name, holder=args.holder)
+    if broken is None:
+        log.info("lease %r is free; nothing to break", args.name)
+    else:
+        log.warning("broke lease %r (%s) on purpose", args.name, describe(broken))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ from utils.constants import (
     price_key,
     sps_saved_key,
 )
-from utils.errors import EXIT_OK, EXIT_USAGE, CorruptObject, ObjectNotFound, UsageError
+from utils.entrypoint import run_mapped
+from utils.errors import EXIT_OK, CorruptObject, ObjectNotFound, UsageError
 from utils.settings import Settings, load_settings
 from utils.store import Store, open_store
 from utils.store_io import read_csv_gz, read_json
@@ -200,15 +201,15 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser.add_argument("--emulator-url", default=None)
     args = parser.parse_args(argv)
     statuses = dict(item.partition("=")[::2] for item in args.status)
-    try:
+
+    def summary() -> int:
         settings = load_settings(os.environ if env is None else env, azure_credential=False)
         slot = parse_slot(args.slot)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    sys.stdout.write(render_summary(open_store(settings), settings, slot, statuses, args.emulator_url,
-                                    failures=args.failure))  # fmt: skip
-    return EXIT_OK
+        sys.stdout.write(render_summary(open_store(settings), settings, slot, statuses, args.emulator_url,
+                                        failures=args.failure))  # fmt: skip
+        return EXIT_OK
+
+    return run_mapped(summary, lambda exc, _code: print(f"error: {exc}", file=sys.stderr), catch=(UsageError,))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ if __name__ == "__main__":  # run by path: make the repository root importable
     require_runtime()
 
 from utils.constants import parse_sps_key
-from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ObjectNotFound, RunFailed, UsageError
+from utils.entrypoint import run_mapped
+from utils.errors import EXIT_OK, ObjectNotFound, RunFailed, UsageError
 from utils.handoff import write_handoff
 from utils.logs import setup_logging
 from utils.preflight import check_sinks
@@ -125,38 +126,36 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = os.environ if env is None else env
-    try:
-        if args.command == "slot":
-            print(canonical_slot(args.timestamp))
-            return EXIT_OK
-        # Only the collectors call Azure: the orchestrator's env probe checks the credential for them.
-        settings = load_settings(env, azure_credential=args.command == "env")
-        if args.command == "env":
-            sys.stdout.write(render_env(orchestrator_env(settings)))
-            return EXIT_OK
-        if args.command == "preflight":
-            setup_logging("run")
-            check_sinks(settings)
-            return EXIT_OK
-        path = args.handoff or settings.sps_key_file
-        try:
-            handoff = path.read_text()
-        except FileNotFoundError:
-            raise RunFailed(f"no SPS handoff file at {path}") from None
-        key = checked_sps_key(handoff, args.slot, open_store(settings))
-        if args.publish is not None:
-            try:
-                write_handoff(args.publish, key)
-            except OSError as exc:
-                raise RunFailed(f"cannot write the handoff file {args.publish}: {exc.strerror}") from exc
-        print(key)
+    return run_mapped(lambda: _probe(args, env), lambda exc, _code: print(f"error: {exc}", file=sys.stderr),
+                      catch=(UsageError, RunFailed, ObjectNotFound))
+
+
+def _probe(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.command == "slot":
+        print(canonical_slot(args.timestamp))
         return EXIT_OK
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (RunFailed, ObjectNotFound) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    # Only the collectors call Azure: the orchestrator's env probe checks the credential for them.
+    settings = load_settings(env, azure_credential=args.command == "env")
+    if args.command == "env":
+        sys.stdout.write(render_env(orchestrator_env(settings)))
+        return EXIT_OK
+    if args.command == "preflight":
+        setup_logging("run")
+        check_sinks(settings)
+        return EXIT_OK
+    path = args.handoff or settings.sps_key_file
+    try:
+        handoff = path.read_text()
+    except FileNotFoundError:
+        raise RunFailed(f"no SPS handoff file at {path}") from None
+    key = checked_sps_key(handoff, args.slot, open_store(settings))
+    if args.publish is not None:
+        try:
+            write_handoff(args.publish, key)
+        except OSError as exc:
+            raise RunFailed(f"cannot write the handoff file {args.publish}: {exc.strerror}") from exc
+    print(key)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ if __name__ == "__main__":  # run by path: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from utils.constants import monitoring_key
-from utils.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunFailed, UsageError
+from utils.entrypoint import run_mapped
+from utils.errors import EXIT_OK, RunFailed, UsageError
 from utils.logs import setup_logging
 from utils.settings import load_settings
 from utils.store import Store, open_store
@@ -154,28 +155,31 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     parser.add_argument("--timings", type=Path, required=True)
     parser.add_argument("--memory", type=Path, default=None)
     args = parser.parse_args(argv)
-    env = os.environ if env is None else env
+    environ = os.environ if env is None else env
     log = setup_logging("run")
-    try:
-        settings = load_settings(env)
+
+    def store_all() -> int:
+        settings = load_settings(environ)
         slot = parse_slot(args.slot)
         timings = parse_timings(args.timings.read_text() if args.timings.exists() else "")
         memory_text = args.memory.read_text() if args.memory and args.memory.exists() else ""
         samples = parse_memory_samples(memory_text)
         with requests.Session() as session:
-            instance_type = instance_type_from_imds(env.get("SPOTLAKE_IMDS_URL") or DEFAULT_IMDS_URL, session)
+            instance_type = instance_type_from_imds(environ.get("SPOTLAKE_IMDS_URL") or DEFAULT_IMDS_URL, session)
         store = open_store(settings)
         keys = store_monitoring(store, slot, timings, samples, instance_type)
-    except UsageError as exc:
-        log.error("%s", exc)
-        return EXIT_USAGE
-    except RunFailed as exc:
-        log.error("storing monitoring failed: %s", exc)
-        return EXIT_FAILED
-    peaks = " ".join(f"{name}={mb:.1f}MiB" for name, mb in sorted(peak_memory_mb(samples).items()))
-    log.info("monitoring stored: %s (instance type %s; peak memory %s)", ", ".join(keys), instance_type,
-             peaks or "not sampled")  # fmt: skip
-    return EXIT_OK
+        peaks = " ".join(f"{name}={mb:.1f}MiB" for name, mb in sorted(peak_memory_mb(samples).items()))
+        log.info("monitoring stored: %s (instance type %s; peak memory %s)", ", ".join(keys), instance_type,
+                 peaks or "not sampled")  # fmt: skip
+        return EXIT_OK
+
+    def report(exc: BaseException, _code: int) -> None:
+        if isinstance(exc, UsageError):
+            log.error("%s", exc)
+        else:
+            log.error("storing monitoring failed: %s", exc)
+
+    return run_mapped(store_all, report, catch=(UsageError, RunFailed))
 
 
 if __name__ == "__main__":

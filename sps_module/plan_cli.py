@@ -31,11 +31,13 @@ from sps_module.request_planner import (
     PAIR_COLUMNS,
     plan_requests,
 )
+from utils import errors
+from utils.entrypoint import run_mapped
 
 SPOT_PRICE_FLAG = "HasSpotPrice"
 
 
-class UsageError(Exception):
+class UsageError(errors.UsageError):
     """Bad arguments or input file: exit code 2."""
 
 
@@ -72,13 +74,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (argparse usage errors also exit with 2)."""
     args = _parser().parse_args(argv)
-    try:
-        if args.max_regions < 1 or args.max_sizes < 1:
-            raise UsageError("--max-regions and --max-sizes must be >= 1")
-        pairs = read_pairs_csv(args.pairs)
-    except UsageError as err:
-        print(f"plan: {err}", file=sys.stderr)
-        return 2
+    return run_mapped(lambda: _plan(args), lambda err, _code: print(f"plan: {err}", file=sys.stderr),
+                      catch=(UsageError,))
+
+
+def _plan(args: argparse.Namespace) -> int:
+    if args.max_regions < 1 or args.max_sizes < 1:
+        raise UsageError("--max-regions and --max-sizes must be >= 1")
+    pairs = read_pairs_csv(args.pairs)
     plan = plan_requests(pairs, max_regions=args.max_regions, max_sizes=args.max_sizes)
     json.dump(plan.to_json_dict(), sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")

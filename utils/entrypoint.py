@@ -6,7 +6,9 @@
 
 Exit codes (docs/contract.md 9): 0 success; 1 run failed (``RunFailed`` or any unexpected exception, after an alert
 unless the orchestrator owns alerting; or stopped by a signal); 2 bad usage or input
-(``UsageError``/``ConfigError``, argparse).
+(``UsageError``/``ConfigError``, argparse). ``exit_code_for`` is that mapping and ``run_mapped`` applies it;
+the helper scripts (scripts/*.py, sps_module/plan_cli.py, emulator/server.py), which print their own
+messages and never alert, call ``run_mapped`` directly with the exceptions they handle.
 
 Signals (issue 14.2). A process started from the command line (``argv`` not given) handles SIGTERM
 (Batch timeout, ``docker stop``, the orchestrator forwarding either), SIGHUP and SIGINT: the first one raises
@@ -28,7 +30,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -68,6 +70,35 @@ def run_entry(
     return code
 
 
+def exit_code_for(exc: BaseException, codes: Sequence[tuple[type[BaseException], int]] = ()) -> int:
+    """The exit code of a run that ended with ``exc``: the first of ``codes`` (class, code) it is an instance
+    of (a script's own codes, e.g. run_lease.py's 3), else a ``SpotlakeError``'s ``exit_code`` (2 for
+    ``UsageError``, 1 for ``RunFailed``), else 1 (a signal, an unexpected exception)."""
+    for kind, code in codes:
+        if isinstance(exc, kind):
+            return code
+    return exc.exit_code if isinstance(exc, SpotlakeError) else EXIT_FAILED
+
+
+def run_mapped(
+    body: Callable[[], int | None],
+    report: Callable[[BaseException, int], None],
+    *,
+    catch: tuple[type[BaseException], ...] = (SpotlakeError,),
+    codes: Sequence[tuple[type[BaseException], int]] = (),
+) -> int:
+    """Run ``body`` (None means 0); an exception of ``catch`` is passed to ``report`` with its exit code
+    (``exit_code_for``), which is returned. ``report`` runs inside the ``except``, so it may log the
+    traceback. Anything else propagates."""
+    try:
+        code = body()
+        return EXIT_OK if code is None else int(code)
+    except catch as exc:
+        mapped = exit_code_for(exc, codes)
+        report(exc, mapped)
+        return mapped
+
+
 def _run(
     component: str,
     log: logging.Logger,
@@ -78,29 +109,29 @@ def _run(
     azure_credential: bool = True,
 ) -> int:
     settings: Settings | None = None
-    try:
+
+    def body() -> int | None:
+        nonlocal settings
         settings = load_settings(os.environ if env is None else env, azure_credential=azure_credential)
-        code = main(args, settings)
-        return EXIT_OK if code is None else int(code)
-    except UsageError as exc:
-        log.error("%s", exc)
-        return EXIT_USAGE
-    except SpotlakeError as exc:
-        log.error("%s failed: %s", component, exc)
-        _alert(settings, component, str(exc))
-        return exc.exit_code
-    except Interrupted as exc:
-        # No alert of its own: the orchestrator that forwarded the signal sends the run's one alert, and an
-        # operator who stopped a standalone run knows.
-        log.error("%s %s; what it held is released", component, exc)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        log.error("%s interrupted", component)
-        return EXIT_FAILED
-    except Exception as exc:
-        log.exception("%s failed with an unexpected %s", component, type(exc).__name__)
-        _alert(settings, component, f"unexpected {type(exc).__name__}: {exc}")
-        return EXIT_FAILED
+        return main(args, settings)
+
+    def report(exc: BaseException, _code: int) -> None:
+        if isinstance(exc, UsageError):
+            log.error("%s", exc)
+        elif isinstance(exc, SpotlakeError):
+            log.error("%s failed: %s", component, exc)
+            _alert(settings, component, str(exc))
+        elif isinstance(exc, Interrupted):
+            # No alert of its own: the orchestrator that forwarded the signal sends the run's one alert, and an
+            # operator who stopped a standalone run knows.
+            log.error("%s %s; what it held is released", component, exc)
+        elif isinstance(exc, KeyboardInterrupt):
+            log.error("%s interrupted", component)
+        else:
+            log.exception("%s failed with an unexpected %s", component, type(exc).__name__)
+            _alert(settings, component, f"unexpected {type(exc).__name__}: {exc}")
+
+    return run_mapped(body, report, catch=(Exception, Interrupted, KeyboardInterrupt))
 
 
 def install_stop_handlers(log: logging.Logger, grace_seconds: float = STOP_GRACE_SECONDS) -> None:

@@ -13,12 +13,13 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from bench.local_server import serving
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "run_collection.sh"
@@ -106,12 +107,6 @@ def capture_server() -> Iterator[CaptureServer]:
         def log_message(self, *args: object) -> None:  # keep pytest output quiet
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    capture.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:
+        capture.url = f"{url}/hook"
         yield capture
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -29,6 +29,49 @@ infra::fail() {
   exit 1
 }
 
+# infra::bad_option GETOPTS_NAME OPTARG
+# The usage error (exit 2) of a silent getopts (':...') loop's ':' (an option without its value) or '?' (an
+# unknown option) case: `*) infra::bad_option "${opt}" "${OPTARG}" ;;`.
+infra::bad_option() {
+  if [[ "$1" == ":" ]]; then
+    infra::usage_error "option -$2 needs a value"
+  fi
+  infra::usage_error "unknown option -$2"
+}
+
+# infra::no_operands ARG...
+# Exit 2 when anything follows the options: `infra::no_operands "${@:OPTIND}"` after the getopts loop.
+infra::no_operands() {
+  [[ $# -eq 0 ]] || infra::usage_error "unexpected argument(s)"
+}
+
+# The ECR image options of build_and_push.sh and delete_image.sh (-r REGION -t TAG -n REPOSITORY -p PROFILE),
+# set by infra::image_option and read by those scripts.
+# shellcheck disable=SC2034
+IMAGE_REGION="${INFRA_DEFAULT_REGION}" IMAGE_TAG="latest" IMAGE_REPO="spotlake-azure-batch" IMAGE_PROFILE=""
+
+# infra::image_option GETOPTS_NAME OPTARG
+# The image options' getopts case, `*) infra::image_option "${opt}" "${OPTARG}" ;;`: -r -t -n -p set IMAGE_*;
+# anything else is a usage error (infra::bad_option).
+infra::image_option() {
+  case "$1" in
+    r) IMAGE_REGION="$2" ;;
+    t) IMAGE_TAG="$2" ;;
+    n) IMAGE_REPO="$2" ;;
+    p) IMAGE_PROFILE="$2" ;;
+    *) infra::bad_option "$1" "$2" ;;
+  esac
+}
+
+# infra::check_image_args ARG...
+# After the image options' getopts loop, `infra::check_image_args "${@:OPTIND}"`: exit 2 on an operand, or
+# unless -r is a region and -t/-n an image reference.
+infra::check_image_args() {
+  infra::no_operands "$@"
+  infra::check_region "${IMAGE_REGION}"
+  infra::check_image_ref "${IMAGE_TAG}" "${IMAGE_REPO}"
+}
+
 # infra::require_value OPTION VALUE
 # Exit 2 when a required option was not given (VALUE empty).
 infra::require_value() {
@@ -57,6 +100,14 @@ infra::check_region() {
 infra::check_image_ref() {
   infra::check_pattern "-t" "$1" '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$' "a Docker tag (letters, digits, _ . -; max 128)"
   infra::check_pattern "-n" "$2" '^[a-z0-9]+([._/-][a-z0-9]+)*$' "an ECR repository name (lowercase, digits, . _ - /)"
+}
+
+# infra::check_profile VALUE
+# Exit 2 unless -p is empty (not given) or an AWS CLI profile name.
+infra::check_profile() {
+  if [[ -n "$1" ]]; then
+    infra::check_pattern "-p" "$1" '^[A-Za-z0-9_.@+=-]+$' "an AWS CLI profile name"
+  fi
 }
 
 # infra::require_cmd NAME...

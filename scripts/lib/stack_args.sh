@@ -69,12 +69,10 @@ stack::parse() {
       w) webhook_source="${OPTARG}" ;;
       y) STACK_AUTO_APPROVE=1 ;;
       h) usage; exit 0 ;;
-      :) infra::usage_error "option -${OPTARG} needs a value" ;;
-      *) infra::usage_error "unknown option -${OPTARG}" ;;
+      *) infra::bad_option "${opt}" "${OPTARG}" ;;
     esac
   done
-  shift $((OPTIND - 1))
-  [[ $# -eq 0 ]] || infra::usage_error "unexpected argument(s)"
+  infra::no_operands "${@:OPTIND}"
 
   infra::require_value "-v" "${STACK_VPC}"
   infra::require_value "-s" "${STACK_SUBNETS}"
@@ -114,9 +112,7 @@ stack::parse() {
   if [[ -n "${STACK_AUTH_REGION}" ]]; then
     infra::check_pattern "-R" "${STACK_AUTH_REGION}" '^[a-z]{2}(-gov)?-[a-z]+-[0-9]$' "an AWS region code such as us-east-1"
   fi
-  if [[ -n "${STACK_PROFILE}" ]]; then
-    infra::check_pattern "-p" "${STACK_PROFILE}" '^[A-Za-z0-9_.@+=-]+$' "an AWS CLI profile name"
-  fi
+  infra::check_profile "${STACK_PROFILE}"
   [[ -z "${webhook_source}" ]] || stack::read_webhook "${webhook_source}"
 
   STACK_TF_VARS=(

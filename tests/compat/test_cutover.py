@@ -18,6 +18,7 @@ import pytest
 
 from merge.state import SUMMARY_KEY, read_state
 from tests.merge.world import World, local_settings, merge_slot, sqlite_rows, store_snapshot
+from tests.utils.sink_records import pre_cutover_table
 from utils.constants import ASSOCIATION_KEY, LATEST_JSON_KEY, LATEST_STATE_KEY, MERGED_COLUMNS, QUERY_SELECTOR_KEY
 from utils.settings import Settings
 from utils.store import LocalStore
@@ -29,12 +30,7 @@ ROWS_SQL = ("SELECT InstanceTier, InstanceType, Region, AvailabilityZone, Region
             "SpotPrice, Savings, IF, T2, T3, Score, time FROM azure_timeseries ORDER BY 1, 2, 3, 4, time")
 
 # The SQLite table as the collector created it before RegionCode existed.
-PRE_CUTOVER_TABLE = """
-CREATE TABLE old (
-    InstanceTier TEXT NOT NULL, InstanceType TEXT NOT NULL, Region TEXT NOT NULL, AvailabilityZone TEXT NOT NULL,
-    DesiredCount REAL NOT NULL, OndemandPrice REAL NOT NULL, SpotPrice REAL NOT NULL, Savings REAL NOT NULL,
-    IF REAL NOT NULL, T2 REAL NOT NULL, T3 REAL NOT NULL, Score REAL NOT NULL, time TEXT NOT NULL,
-    PRIMARY KEY (InstanceTier, InstanceType, Region, AvailabilityZone, time));
+PRE_CUTOVER_TABLE = pre_cutover_table("old") + """
 INSERT INTO old SELECT InstanceTier, InstanceType, RegionCode, AvailabilityZone, DesiredCount, OndemandPrice,
     SpotPrice, Savings, IF, T2, T3, Score, time FROM azure_timeseries;
 DROP TABLE azure_timeseries;

@@ -3,10 +3,6 @@ kind on Resource Graph and Resource SKUs, refused and missing credentials, a run
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -19,12 +15,9 @@ from emulator.testing import RunningEmulator, running_emulator
 from tests.price.helpers import (
     EDGE_CATALOG,
     FAULT_KINDS,
-    SLOT_TEXT,
-    collector_env,
+    InProcessCollector,
+    edge_emulator_fixtures,
     fast_policy,
-    fault_spec,
-    read_frame,
-    run_in_process,
     stored_keys,
 )
 from utils.azure_api.auth import load_azure_auth
@@ -33,25 +26,10 @@ from utils.constants import if_key
 from utils.emulator_mode import with_emulator_url
 from utils.if_dataset import IF_DATASET_COLUMNS, collect_if
 from utils.settings import load_settings
-from utils.timestamps import parse_slot
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KEY = if_key(parse_slot(SLOT_TEXT))
-collect_if_script = load_if_collector()
-
-
-@pytest.fixture(scope="module")
-def edge_emulator() -> Iterator[RunningEmulator]:
-    """The edge-case catalog with 2 rows per page: Resource Graph and SKU listings both page."""
-    with running_emulator(catalog=EDGE_CATALOG, page_size=2) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(edge_emulator: RunningEmulator) -> RunningEmulator:
-    edge_emulator.reset()  # also resets the Resource Graph per-user quota window
-    edge_emulator.set_faults(None)
-    return edge_emulator
+IF = InProcessCollector("if", load_if_collector(), "if/collect_if.py", if_key)
+# The edge-case catalog with 2 rows per page: Resource Graph and SKU listings both page.
+edge_emulator, emu = edge_emulator_fixtures(page_size=2)
 
 
 def expected_if() -> pd.DataFrame:
@@ -59,9 +37,9 @@ def expected_if() -> pd.DataFrame:
 
 
 def test_the_edge_catalog_if_dataset_equals_the_emulator_truth(emu: RunningEmulator, base_env: dict[str, str]) -> None:
-    env = collector_env(base_env, emu.url)
-    assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy()) == 0
-    frame = read_frame(env, KEY)
+    code, env = IF.run(emu.url, base_env)
+    assert code == 0
+    frame = IF.stored(env)
     pd.testing.assert_frame_equal(frame, expected_if())
     assert list(frame.columns) == IF_DATASET_COLUMNS
     stats = emu.stats()
@@ -99,10 +77,9 @@ def test_the_resource_graph_quota_is_waited_out_instead_of_failing(tmp_path: Pat
 def test_a_recoverable_fault_is_retried_and_gives_the_clean_dataset(
     api: str, kind: str, emu: RunningEmulator, base_env: dict[str, str]
 ) -> None:
-    emu.set_faults(fault_spec(api, kind, recoverable=True))
-    env = collector_env(base_env, emu.url)
-    assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy()) == 0
-    pd.testing.assert_frame_equal(read_frame(env, KEY), expected_if())
+    code, env = IF.run_with_fault(emu, base_env, api, kind, recoverable=True)
+    assert code == 0
+    pd.testing.assert_frame_equal(IF.stored(env), expected_if())
 
 
 @pytest.mark.parametrize("api", ["resource_graph", "skus"])
@@ -110,17 +87,16 @@ def test_a_recoverable_fault_is_retried_and_gives_the_clean_dataset(
 def test_a_persistent_fault_fails_the_run_and_writes_nothing(
     api: str, kind: str, emu: RunningEmulator, base_env: dict[str, str]
 ) -> None:
-    emu.set_faults(fault_spec(api, kind, recoverable=False))
-    env = collector_env(base_env, emu.url)
-    assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy(max_attempts=3)) == 1
+    code, env = IF.run_with_fault(emu, base_env, api, kind, recoverable=False)
+    assert code == 1
     assert stored_keys(env) == []
 
 
 def test_a_refused_credential_fails_cleanly_without_a_traceback(
     emu: RunningEmulator, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    env = collector_env(base_env, emu.url, AZURE_CLIENT_SECRET="refused")
-    assert run_in_process("if", collect_if_script, env, retry_policy=fast_policy()) == 1
+    code, env = IF.run(emu.url, base_env, AZURE_CLIENT_SECRET="refused")
+    assert code == 1
     err = capfd.readouterr().err
     assert "credential was refused" in err
     assert "Traceback" not in err
@@ -145,7 +121,7 @@ def test_a_missing_dynamodb_credential_item_fails_with_a_clear_error(
     auth_table: str, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
     env = dynamodb_env(base_env, auth_table)
-    assert run_in_process("if", collect_if_script, env) == 1
+    assert IF.main(env, max_attempts=None) == 1
     err = capfd.readouterr().err
     assert "has no item with id='default'" in err
     assert "Traceback" not in err
@@ -159,7 +135,7 @@ def test_an_incomplete_dynamodb_credential_item_never_shows_its_secret(
     client.put_item(TableName="AzureAuth", Item={"id": {"S": "default"}, "TenantId": {"S": "t"},
                                                  "ClientId": {"S": "c"}, "ClientSecret": {"S": "s3cr3t-value"}})
     env = dynamodb_env(base_env, auth_table)
-    assert run_in_process("if", collect_if_script, env) == 1
+    assert IF.main(env, max_attempts=None) == 1
     err = capfd.readouterr().err
     assert "SubscriptionId" in err
     assert "s3cr3t-value" not in err
@@ -170,9 +146,5 @@ def test_a_run_by_path_recovers_from_faults_and_stores_the_dataset(
     emu: RunningEmulator, base_env: dict[str, str]
 ) -> None:
     emu.set_faults("resource_graph:503@calls=2;skus:reset@calls=3")
-    env = {**os.environ, **collector_env(base_env, emu.url)}
-    result = subprocess.run([sys.executable, "if/collect_if.py", "--timestamp", SLOT_TEXT], check=False,
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "[if]" in result.stderr
-    pd.testing.assert_frame_equal(read_frame(env, KEY), expected_if())
+    _err, env = IF.run_by_path(emu.url, base_env)
+    pd.testing.assert_frame_equal(IF.stored(env), expected_if())

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import http.client
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -26,6 +25,7 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
+from bench.local_server import serving
 from bench.reliability.script_runner import run_script, script_env
 from tests.infra.terraform_model import load_stack
 from tests.scripts.support import write_tiny_catalog
@@ -95,14 +95,8 @@ def acl_refusing_proxy(upstream: str) -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", refused
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, refused
 
 
 def run_on_s3(tmp_path: Path, endpoint: str) -> Any:

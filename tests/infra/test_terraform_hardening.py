@@ -9,25 +9,16 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.infra.terraform_model import Stack, load_stack
+from tests.scripts.support import slot_objects
 from utils import constants
-from utils.constants import (
-    LATEST_JSON_KEY,
-    LATEST_STATE_KEY,
-    QUERY_SELECTOR_KEY,
-    SPS_METADATA_KEY,
-    SPS_REQUEST_PLAN_KEY,
-    archive_key,
-    if_key,
-    monitoring_key,
-    price_key,
-    sps_key,
-    sps_saved_key,
-)
+from utils.constants import LATEST_JSON_KEY, QUERY_SELECTOR_KEY, archive_key
 
 # The web client's dropdown file (issue 11.5); utils/constants.py gains the constant on another branch.
 ASSOCIATION_KEY = getattr(constants, "ASSOCIATION_KEY", "query-selector/associated/association_azure.json")
 SLOTS = [datetime(2025, 12, 13, 13, 0, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, tzinfo=UTC),
          datetime(2026, 7, 31, 23, 50, tzinfo=UTC)]  # fmt: skip
+# The objects of a run (tests/scripts/support.py slot_objects) that are public; all the others are private.
+PUBLIC_RUN_OBJECTS = {LATEST_JSON_KEY, QUERY_SELECTOR_KEY, *(archive_key(slot) for slot in SLOTS)}
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +85,7 @@ def test_put_object_acl_is_granted_only_with_public_read_and_only_on_the_public_
 @pytest.mark.parametrize("prefix", ["collector/", ""], ids=["prefix", "bucket-root"])
 def test_every_public_key_the_collector_writes_is_covered(stack: Stack, prefix: str):
     patterns = public_patterns(stack, prefix)
-    public = [LATEST_JSON_KEY, QUERY_SELECTOR_KEY, ASSOCIATION_KEY, "reports/azure/2026/01/monthly.html",
-              *(archive_key(slot) for slot in SLOTS)]  # fmt: skip
+    public = [*PUBLIC_RUN_OBJECTS, ASSOCIATION_KEY, "reports/azure/2026/01/monthly.html"]
     uncovered = [key for key in public if not any(p.match(arn_of(key, prefix)) for p in patterns)]
     assert uncovered == []
 
@@ -103,14 +93,9 @@ def test_every_public_key_the_collector_writes_is_covered(stack: Stack, prefix: 
 @pytest.mark.parametrize("prefix", ["collector/", ""], ids=["prefix", "bucket-root"])
 def test_no_private_key_can_be_made_public(stack: Stack, prefix: str):
     patterns = public_patterns(stack, prefix)
-    private = [LATEST_STATE_KEY, SPS_METADATA_KEY, SPS_REQUEST_PLAN_KEY, sps_saved_key("call_history.json"),
-               "locks/run.json", "latest_data/azure/last_merge_summary.json", "timeseries/azure/part.parquet",
-               "rawdata/azure/2025/12/13/13-00-00.csv.gz.tmp", "rawdata/azure/2025/12/13/x13-00-00.csv.gz"]
-    for slot in SLOTS:
-        private += [price_key(slot), if_key(slot), sps_key(slot, 1),
-                    monitoring_key("memory", slot, "memory.csv.gz"),
-                    monitoring_key("executionTime", slot, "execution_time.csv.gz"),
-                    monitoring_key("instanceType", slot, "instance_type.txt")]  # fmt: skip
+    private = [key for slot in SLOTS for key in slot_objects(slot) if key not in PUBLIC_RUN_OBJECTS]
+    private += ["locks/run.json", "latest_data/azure/last_merge_summary.json", "timeseries/azure/part.parquet",
+                "rawdata/azure/2025/12/13/13-00-00.csv.gz.tmp", "rawdata/azure/2025/12/13/x13-00-00.csv.gz"]
     exposed = [key for key in private if any(p.match(arn_of(key, prefix)) for p in patterns)]
     assert exposed == []
     # With a prefix, the same key outside the prefix is not covered either.

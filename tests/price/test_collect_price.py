@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +16,10 @@ from tests.price.helpers import (
     EDGE_CATALOG,
     FAULT_KINDS,
     SLOT_TEXT,
-    collector_env,
+    InProcessCollector,
+    cleaned,
+    edge_emulator_fixtures,
     fast_policy,
-    fault_spec,
-    read_frame,
-    run_in_process,
     stored_keys,
     write_wide_catalog,
 )
@@ -32,22 +28,9 @@ from utils.emulator_mode import with_emulator_url
 from utils.settings import load_settings
 from utils.timestamps import parse_slot
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KEY = price_key(parse_slot(SLOT_TEXT))
-
-
-@pytest.fixture(scope="module")
-def edge_emulator() -> Iterator[RunningEmulator]:
-    """The hand-written edge-case catalog, 7 items per page so faults land mid-list."""
-    with running_emulator(catalog=EDGE_CATALOG, page_size=7) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(edge_emulator: RunningEmulator) -> RunningEmulator:
-    edge_emulator.reset()
-    edge_emulator.set_faults(None)
-    return edge_emulator
+PRICE = InProcessCollector("price", collect_price, "price/collect_price.py", price_key)
+# The hand-written edge-case catalog, 7 items per page so faults land mid-list.
+edge_emulator, emu = edge_emulator_fixtures(page_size=7)
 
 
 def collect(url: str, tmp_path: Path, workers: int = 4) -> pd.DataFrame:
@@ -95,11 +78,9 @@ def test_any_page_size_gives_the_same_dataset(page_size: int, tmp_path: Path) ->
 def test_a_recoverable_fault_is_retried_and_gives_the_clean_dataset(
     kind: str, emu: RunningEmulator, base_env: dict[str, str]
 ) -> None:
-    emu.set_faults(fault_spec("prices", kind, recoverable=True))
-    env = collector_env(base_env, emu.url)
-    code = run_in_process("price", collect_price, env, retry_policy=fast_policy())
+    code, env = PRICE.run_with_fault(emu, base_env, "prices", kind, recoverable=True)
     assert code == 0
-    stored = read_frame(env, KEY)
+    stored = PRICE.stored(env)
     pd.testing.assert_frame_equal(stored, load_catalog(EDGE_CATALOG).expected_prices())
     assert emu.stats()["prices"]["calls"] >= 7 + 2  # 7 pages, and the 2 faulted calls were made again
 
@@ -108,9 +89,7 @@ def test_a_recoverable_fault_is_retried_and_gives_the_clean_dataset(
 def test_a_persistent_fault_fails_the_run_and_writes_nothing(
     kind: str, emu: RunningEmulator, base_env: dict[str, str]
 ) -> None:
-    emu.set_faults(fault_spec("prices", kind, recoverable=False))
-    env = collector_env(base_env, emu.url)
-    code = run_in_process("price", collect_price, env, retry_policy=fast_policy(max_attempts=3))
+    code, env = PRICE.run_with_fault(emu, base_env, "prices", kind, recoverable=False)
     assert code == 1
     assert stored_keys(env) == []
 
@@ -119,20 +98,15 @@ def test_a_run_by_path_recovers_from_a_fault_and_stores_the_dataset(
     emu: RunningEmulator, base_env: dict[str, str]
 ) -> None:
     emu.set_faults("prices:500@calls=3;prices:429(0)@calls=5")
-    env = {**os.environ, **collector_env(base_env, emu.url)}
-    result = subprocess.run([sys.executable, "price/collect_price.py", "--timestamp", SLOT_TEXT],
-                            check=False, cwd=REPO_ROOT,
-                            env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "[price]" in result.stderr
-    assert f"wrote 9 price rows to {KEY}" in result.stderr
-    assert "1 Linux VM price meter(s) are on-demand meters priced 0" in result.stderr  # westus2 D4s_v3
-    pd.testing.assert_frame_equal(read_frame(env, KEY), load_catalog(EDGE_CATALOG).expected_prices())
+    err, env = PRICE.run_by_path(emu.url, base_env)
+    assert f"wrote 9 price rows to {PRICE.key}" in err
+    assert "1 Linux VM price meter(s) are on-demand meters priced 0" in err  # westus2 D4s_v3
+    pd.testing.assert_frame_equal(PRICE.stored(env), load_catalog(EDGE_CATALOG).expected_prices())
 
 
 def test_a_bad_timestamp_is_a_usage_error(emu: RunningEmulator, base_env: dict[str, str]) -> None:
-    env = collector_env(base_env, emu.url)
-    assert run_in_process("price", collect_price, env, argv=["--timestamp", "yesterday"]) == 2
+    code, env = PRICE.run(emu.url, base_env, argv=["--timestamp", "yesterday"], max_attempts=None)
+    assert code == 2
     assert stored_keys(env) == []
 
 
@@ -140,8 +114,7 @@ def test_progress_reports_pages_items_throttles_and_retries(
     emu: RunningEmulator, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
     emu.set_faults("prices:429(1)@calls=2;prices:500@calls=4")
-    env = collector_env(base_env, emu.url)
-    assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
+    assert PRICE.run(emu.url, base_env)[0] == 0
     final = [line for line in capfd.readouterr().err.splitlines() if "price pages" in line][-1]
     assert "price pages 7/7 (100.0%)" in final
     assert "items=43" in final
@@ -167,9 +140,7 @@ def wide_emulator(request: pytest.FixtureRequest, wide_catalog: Path) -> Iterato
 
 @pytest.fixture
 def wide(wide_emulator: RunningEmulator) -> RunningEmulator:
-    wide_emulator.reset()
-    wide_emulator.set_faults(None)
-    return wide_emulator
+    return cleaned(wide_emulator)
 
 
 def test_the_real_shapes_give_exactly_the_emulator_truth(wide: RunningEmulator, wide_catalog: Path,
@@ -196,9 +167,9 @@ def test_a_full_page_without_its_link_still_gives_the_whole_list(
     capfd: pytest.CaptureFixture[str]
 ) -> None:
     wide.set_faults(spec)
-    env = collector_env(base_env, wide.url, SPOTLAKE_PRICE_WORKERS="1", SPOTLAKE_HTTP_TIMEOUT="10")
-    assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
-    pd.testing.assert_frame_equal(read_frame(env, KEY), load_catalog(wide_catalog).expected_prices())
+    code, env = PRICE.run(wide.url, base_env, SPOTLAKE_PRICE_WORKERS="1", SPOTLAKE_HTTP_TIMEOUT="10")
+    assert code == 0
+    pd.testing.assert_frame_equal(PRICE.stored(env), load_catalog(wide_catalog).expected_prices())
     err = capfd.readouterr().err
     assert "without a NextPageLink" in err or "no NextPageLink" in err
 
@@ -210,8 +181,7 @@ def test_a_list_whose_end_cannot_be_proven_fails_and_writes_nothing(
     spec: str, wide: RunningEmulator, base_env: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
     wide.set_faults(spec)
-    env = collector_env(base_env, wide.url, SPOTLAKE_PRICE_WORKERS="1", SPOTLAKE_HTTP_TIMEOUT="10")
-    code = run_in_process("price", collect_price, env, retry_policy=fast_policy(max_attempts=3))
+    code, env = PRICE.run(wide.url, base_env, max_attempts=3, SPOTLAKE_PRICE_WORKERS="1", SPOTLAKE_HTTP_TIMEOUT="10")
     assert code == 1
     assert stored_keys(env) == []
     assert "[price]" in capfd.readouterr().err
@@ -225,9 +195,9 @@ def test_a_short_first_page_without_its_link_is_confirmed_before_it_is_the_whole
     has items, so page 1 is fetched again and paging goes on; the whole list (43 items in one page) costs
     one empty probe."""
     with running_emulator(catalog=EDGE_CATALOG, page_size=page_size, faults="prices:nolink@calls=1") as emu:
-        env = collector_env(base_env, emu.url, SPOTLAKE_PRICE_WORKERS="1")
-        assert run_in_process("price", collect_price, env, retry_policy=fast_policy()) == 0
-    pd.testing.assert_frame_equal(read_frame(env, KEY), load_catalog(EDGE_CATALOG).expected_prices())
+        code, env = PRICE.run(emu.url, base_env, SPOTLAKE_PRICE_WORKERS="1")
+        assert code == 0
+    pd.testing.assert_frame_equal(PRICE.stored(env), load_catalog(EDGE_CATALOG).expected_prices())
     err = capfd.readouterr().err
     assert ("re-fetching page 1" in err) == (page_size == 7)
 
@@ -236,6 +206,6 @@ def test_a_short_first_page_that_keeps_coming_without_its_link_fails_and_writes_
     base_env: dict[str, str]
 ) -> None:
     with running_emulator(catalog=EDGE_CATALOG, page_size=7, faults="prices:nolink") as emu:
-        env = collector_env(base_env, emu.url, SPOTLAKE_PRICE_WORKERS="1")
-        assert run_in_process("price", collect_price, env, retry_policy=fast_policy(max_attempts=3)) == 1
+        code, env = PRICE.run(emu.url, base_env, max_attempts=3, SPOTLAKE_PRICE_WORKERS="1")
+        assert code == 1
     assert stored_keys(env) == []

@@ -24,20 +24,8 @@ import pandas as pd
 import pytest
 
 from bench.reliability.script_runner import SCRIPT, ScriptRun, capture_server, run_script, script_env
-from tests.scripts.support import imds_stand_in, write_tiny_catalog
-from utils.constants import (
-    LATEST_JSON_KEY,
-    LATEST_STATE_KEY,
-    QUERY_SELECTOR_KEY,
-    SPS_METADATA_KEY,
-    SPS_REQUEST_PLAN_KEY,
-    archive_key,
-    if_key,
-    monitoring_key,
-    price_key,
-    sps_key,
-    sps_saved_key,
-)
+from tests.scripts.support import imds_stand_in, slot_objects, write_tiny_catalog
+from utils.constants import LATEST_JSON_KEY, LATEST_STATE_KEY, archive_key, monitoring_key, sps_key
 from utils.lease import acquire
 from utils.store import LocalStore
 
@@ -47,28 +35,6 @@ SLOT_A = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
 SLOT_B = datetime(2025, 12, 13, 13, 10, tzinfo=UTC)
 SLOT_C = datetime(2025, 12, 13, 13, 20, tzinfo=UTC)
 MERGE_SUMMARY = "latest_data/azure/last_merge_summary.json"
-SAVED_VARIABLES = ("last_run.json", "call_history.json", "available_locations.json", "over_limit_locations.json")
-
-
-def slot_objects(slot: datetime, desired_count: int) -> list[str]:
-    """Every docs/contract.md 5 object a successful run of ``slot`` leaves in the store."""
-    return [
-        price_key(slot),
-        if_key(slot),
-        sps_key(slot, desired_count),
-        SPS_METADATA_KEY,
-        SPS_REQUEST_PLAN_KEY,
-        *(sps_saved_key(name) for name in SAVED_VARIABLES),
-        LATEST_STATE_KEY,
-        LATEST_JSON_KEY,
-        archive_key(slot),
-        QUERY_SELECTOR_KEY,
-        monitoring_key("memory", slot, "memory.csv.gz"),
-        monitoring_key("executionTime", slot, "execution_time.csv.gz"),
-        monitoring_key("instanceType", slot, "instance_type.txt"),
-    ]
-
-
 def local_env(root: Path, hook_url: str, **extra: str) -> dict[str, str]:
     return script_env({
         "SPOTLAKE_STORE": str(root / "store"),

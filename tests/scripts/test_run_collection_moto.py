@@ -15,21 +15,9 @@ import pytest
 import requests
 
 from bench.reliability.script_runner import capture_server, run_script, script_env
-from tests.scripts.support import imds_stand_in, write_tiny_catalog
+from tests.scripts.support import imds_stand_in, slot_objects, write_tiny_catalog
 from utils.azure_api.auth import EMULATOR_CLIENT_ID, EMULATOR_TENANT, emulator_subscription_ids
-from utils.constants import (
-    LATEST_JSON_KEY,
-    LATEST_STATE_KEY,
-    QUERY_SELECTOR_KEY,
-    SPS_METADATA_KEY,
-    SPS_REQUEST_PLAN_KEY,
-    archive_key,
-    if_key,
-    monitoring_key,
-    price_key,
-    sps_key,
-    sps_saved_key,
-)
+from utils.constants import monitoring_key
 from utils.lease import acquire
 from utils.store import S3Store
 
@@ -111,13 +99,7 @@ def test_a_run_on_s3_writes_every_object_timestream_records_and_the_cloudwatch_c
     assert alerts == []
 
     keys = bucket_keys(moto_endpoint)
-    expected = [
-        price_key(SLOT), if_key(SLOT), sps_key(SLOT, 1), SPS_METADATA_KEY, SPS_REQUEST_PLAN_KEY,
-        sps_saved_key("last_run.json"), sps_saved_key("call_history.json"), LATEST_STATE_KEY, LATEST_JSON_KEY,
-        archive_key(SLOT), QUERY_SELECTOR_KEY, monitoring_key("memory", SLOT, "memory.csv.gz"),
-        monitoring_key("executionTime", SLOT, "execution_time.csv.gz"),
-        monitoring_key("instanceType", SLOT, "instance_type.txt"),
-    ]  # fmt: skip
+    expected = slot_objects(SLOT, 1, ("last_run.json", "call_history.json"))
     assert [key for key in expected if key not in keys] == []
     assert not any(key.startswith("locks/") for key in keys)  # the run lease was released
     assert not (tmp_path / "spotlake-data").exists()  # nothing went to a local default store

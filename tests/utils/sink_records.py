@@ -1,4 +1,4 @@
-"""Tiny builders of change-record frames for the sink tests."""
+"""Tiny builders of change-record frames for the sink tests, and the SQLite table of before the cutover."""
 
 from __future__ import annotations
 
@@ -9,6 +9,18 @@ import pandas as pd
 
 SLOT = datetime(2025, 12, 13, 13, 0, tzinfo=UTC)
 SLOT_MS = 1765630800000
+
+
+def pre_cutover_table(name: str) -> str:
+    """``CREATE TABLE name`` as the SQLite sink created its table before the public naming cutover: Region held
+    the ARM code and there was no RegionCode column."""
+    return f"""
+CREATE TABLE {name} (
+    InstanceTier TEXT NOT NULL, InstanceType TEXT NOT NULL, Region TEXT NOT NULL, AvailabilityZone TEXT NOT NULL,
+    DesiredCount REAL NOT NULL, OndemandPrice REAL NOT NULL, SpotPrice REAL NOT NULL, Savings REAL NOT NULL,
+    IF REAL NOT NULL, T2 REAL NOT NULL, T3 REAL NOT NULL, Score REAL NOT NULL, time TEXT NOT NULL,
+    PRIMARY KEY (InstanceTier, InstanceType, Region, AvailabilityZone, time));
+"""
 
 
 def change_records(n: int = 3, *, spot_offset: float = 0.0) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.utils.sink_records import SLOT, SLOT_MS, change_records
+from tests.utils.sink_records import SLOT, SLOT_MS, change_records, pre_cutover_table
 from utils.aws import aws_client
 from utils.constants import timeseries_parquet_key
 from utils.errors import RunFailed
@@ -130,12 +130,7 @@ def test_sqlite_rows_carry_the_region_code_beside_the_display_location(tmp_path:
     assert rows == [("US East", "eastus")] * 2
 
 
-_PRE_CUTOVER_SCHEMA = """
-CREATE TABLE azure_timeseries (
-    InstanceTier TEXT NOT NULL, InstanceType TEXT NOT NULL, Region TEXT NOT NULL, AvailabilityZone TEXT NOT NULL,
-    DesiredCount REAL NOT NULL, OndemandPrice REAL NOT NULL, SpotPrice REAL NOT NULL, Savings REAL NOT NULL,
-    IF REAL NOT NULL, T2 REAL NOT NULL, T3 REAL NOT NULL, Score REAL NOT NULL, time TEXT NOT NULL,
-    PRIMARY KEY (InstanceTier, InstanceType, Region, AvailabilityZone, time));
+_PRE_CUTOVER_SCHEMA = pre_cutover_table("azure_timeseries") + """
 INSERT INTO azure_timeseries VALUES ('Standard', 'D2s_v3', 'eastus', '1', 1, 0.096, 0.0192, 80, 3, 1, 1, 3,
                                      '2025-12-13 12:50:00');
 INSERT INTO azure_timeseries VALUES ('Standard', 'D2s_v3', 'westus2', '1', 1, 0.096, 0.0211, 78, 3, 1, 1, 3,
