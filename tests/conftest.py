@@ -76,6 +76,14 @@ def sqlite_real_run(tmp_path_factory: pytest.TempPathFactory):
     return multi_slot_run(tmp_path_factory.mktemp("usedata-sqlite"), "sqlite")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Without pytest-xdist (``-p no:xdist``, ``-n 0`` still loads it) nothing registers the ``xdist_group``
+    # mark, and ``--strict-markers`` (pyproject) would refuse every grouped module; with xdist loaded it
+    # registers the mark itself, so this does nothing then.
+    if not config.pluginmanager.hasplugin("xdist"):
+        config.addinivalue_line("markers", "xdist_group(name): run the tests of a group on one xdist worker")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse a worker whose ``xdist_group`` marks are not honoured: pytest-xdist tags each grouped item's node
