@@ -107,8 +107,8 @@ class SweepResult:
     token_refreshes: int = 0
     invalid_regions: set[str] = field(default_factory=set)
     invalid_sizes: set[str] = field(default_factory=set)
-    # The calls (by their index in the sweep order) that ran out of quota. Threads race for the last quota
-    # units, so these are not always the tail of the order: the next sweep must start at the first of them.
+    # The calls (by their index in the sweep order) that got no quota. Threads race for the last quota units,
+    # so these are not always the tail of the order: the next sweep must start at the first of them.
     not_made: set[int] = field(default_factory=set)
 
     def first_not_made(self) -> int | None:
@@ -171,6 +171,14 @@ class _Sweep:
             self.result.invalid_sizes |= set(sizes)
         log.warning("SPS named invalid regions %s sizes %s: dropped and remembered", list(regions), list(sizes))
 
+    def _no_quota(self, index: int) -> CallOutcome:
+        """A call not made for lack of quota: remembered by its index, where the next sweep starts. (A call
+        abandoned because another call failed is not: the failed sweep's cursor does not depend on which
+        threads were still running.)"""
+        with self.lock:
+            self.result.not_made.add(index)
+        return CallOutcome.NOT_MADE
+
     def run_call(self, call: PlannedCall, index: int = 0) -> CallOutcome:
         """How the call ended; raises RunFailed when a fault outlives its retries."""
         regions, sizes = list(call.regions), list(call.sizes)
@@ -185,14 +193,14 @@ class _Sweep:
             if not regions or not sizes:
                 return CallOutcome.MADE
             if self.out_of_quota.is_set():
-                return CallOutcome.NOT_MADE
+                return self._no_quota(index)
             taken_at = self.clock()
             bucket = self.ledger.acquire(taken_at, avoid=avoid)
             if bucket is None:
                 if not self.out_of_quota.is_set():
                     log.warning("no SPS quota left in any (subscription, location): stopping the sweep")
                 self.out_of_quota.set()
-                return CallOutcome.NOT_MADE
+                return self._no_quota(index)
             subscription, location = bucket
             url = placement_scores_url(self.auth.arm_endpoint, subscription, location)
             body = build_request_body(regions, sizes, self.count)
@@ -300,7 +308,6 @@ def run_sweep(calls: Sequence[PlannedCall], *, session: requests.Session, auth: 
                 sweep.result.calls_made += 1
             elif outcome is CallOutcome.NOT_MADE:
                 sweep.result.calls_not_made += 1
-                sweep.result.not_made.add(index)
             # DROPPED: counted (calls_dropped, pairs_dropped) where it was given up
         progress.advance(1, **{outcome.value: 1})
         return outcome
