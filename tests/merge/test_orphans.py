@@ -6,6 +6,7 @@ and its merge dies right after the time-series step; slot 2 sees the old price a
 state (slot 0) slot 2 has no change for that size, so without the orphan rule nothing is written and the
 series' latest point is slot 1's price for good. Every slot probes the same desired count, so a row
 without a price move is no change at all and the series shows exactly what change detection decided.
+The same through ``scripts/run_collection.sh``: tests/scripts/test_orphan_slot_e2e.py.
 """
 
 from __future__ import annotations
