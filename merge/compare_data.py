@@ -21,6 +21,14 @@ round-trips float64 bit for bit, and the raw datasets are parsed the same way ev
 ``keyframe=True`` (the first run of a UTC day, docs/contract.md 7) publishes every row, so "the latest point before
 the window start" with a one-day look-back finds every series.
 
+``forced`` (docs/contract.md 8, orphan slots) names row keys whose last published point the observations may
+not know: an orphan slot (one that wrote the time series and died before its commit, ``merge.orphans``)
+may have written another value for them. A current row with a forced key is published whatever it holds,
+so the series is right again from this slot on; a forced key with no current row is *forgotten* (dropped
+from the next observations), so that row is published as new when it returns instead of being compared
+with a point that may not be the last one written. Like ``keyframe``, it only widens what is published:
+every other row is decided exactly as without it.
+
 The report carries the next observations (the previous ones updated with the published rows, new keys
 appended), so the state written by the publisher comes from the same keyed match and is never recomputed.
 """
@@ -69,6 +77,8 @@ class ChangeReport:
     field_changes: dict[str, int] = field(default_factory=dict)
     observations: pd.DataFrame = field(default_factory=pd.DataFrame)
     keyframe: bool = False
+    forced_rows: int = 0  # current rows with a forced key (all published, changed or not)
+    forgotten_keys: int = 0  # forced keys without a current row, dropped from the observations
 
     @property
     def changed_rows(self) -> int:
@@ -130,7 +140,24 @@ def _next_scope(previous: pd.DataFrame, current: pd.DataFrame, pos: np.ndarray, 
     return columns
 
 
-def compare(previous_observations: pd.DataFrame, current: pd.DataFrame, *, keyframe: bool = False) -> ChangeReport:
+def _forced_masks(previous: pd.DataFrame, current: pd.DataFrame,
+                  forced: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """(current rows with a forced key, observations whose row key is forced and has no current row, how
+    many distinct row keys those observations hold)."""
+    previous_codes, current_codes, forced_codes = key_codes([previous, current, forced], ROW_KEY_COLUMNS)
+    is_forced = contains(forced_codes, current_codes)
+    gone = forced_codes[~contains(current_codes, forced_codes)]
+    forget = contains(gone, previous_codes)
+    return is_forced, forget, len(np.unique(previous_codes[forget]))
+
+
+def compare(
+    previous_observations: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    keyframe: bool = False,
+    forced: pd.DataFrame | None = None,
+) -> ChangeReport:
     """Compare the current merged dataset with the last published points (see the module docstring).
 
     Args:
@@ -139,8 +166,18 @@ def compare(previous_observations: pd.DataFrame, current: pd.DataFrame, *, keyfr
             by ``merge.state``).
         current: the merged dataset (``MERGED_COLUMNS``), one row per (tier, type, region, zone).
         keyframe: publish every row (the first run of a UTC day).
+        forced: row keys (``ROW_KEY_COLUMNS``, internal naming, matched case-insensitively) to publish
+            whatever they hold, and to forget where no current row has them (orphan slots, see the module
+            docstring); None or empty: none.
     """
     current = current.reset_index(drop=True)
+    is_forced = np.zeros(len(current), dtype=bool)
+    forgotten_keys = 0
+    if forced is not None and len(forced):
+        is_forced, forget, forgotten_keys = _forced_masks(previous_observations, current, forced)
+        if forget.any():
+            # Forgotten rows drop both scopes of observations: when they return they are new, and published.
+            previous_observations = previous_observations[~forget].reset_index(drop=True)
     is_latest = previous_observations["Latest"].to_numpy(dtype=bool)
     prev_latest, prev_count = previous_observations[is_latest], previous_observations[~is_latest]
     latest_codes, row_codes = key_codes([prev_latest, current], ROW_KEY_COLUMNS)
@@ -163,7 +200,7 @@ def compare(previous_observations: pd.DataFrame, current: pd.DataFrame, *, keyfr
             differs[known] = _differs(now[known], _values(prev_latest, column)[row_pos[known]])
         field_changes[column] = int(differs.sum())
         changed |= differs
-    publish = np.ones(len(current), dtype=bool) if keyframe else changed
+    publish = np.ones(len(current), dtype=bool) if keyframe else changed | is_forced
     scopes = (_next_scope(prev_latest, current, row_pos, publish, latest=True),
               _next_scope(prev_count, current, count_pos, publish, latest=False))  # fmt: skip
     columns = {
@@ -180,6 +217,8 @@ def compare(previous_observations: pd.DataFrame, current: pd.DataFrame, *, keyfr
         field_changes=field_changes,
         observations=observations,
         keyframe=keyframe,
+        forced_rows=int(is_forced.sum()),
+        forgotten_keys=forgotten_keys,
     )
 
 

@@ -11,6 +11,9 @@ of a committed slot must reproduce its snapshot byte for byte (a rerun after a f
 or is refused (exit 2), so a committed slot is never rewritten with other data. The first run of each UTC
 day (its base state is from an earlier day, or there is none) is a keyframe: every row is published.
 
+Orphan slots (``merge.orphans``): the series keys a slot wrote to the time series before dying uncommitted
+(and never rerun) are published again by the next merge, changed or not, so the series is right again.
+
 Exit codes: 0 published; 1 run failed (inputs unavailable, a publish step failed: the previous state is
 untouched and a rerun of the slot is idempotent); 2 bad usage or input (a malformed key, a key naming a
 missing object, a corrupt SPS object or state).
@@ -35,6 +38,7 @@ if __name__ == "__main__":  # run as a script by path: make the repository root 
 from merge.compare_data import compare, restatement_rows
 from merge.inputs import find_sps_key, load_inputs
 from merge.join import build_merged
+from merge.orphans import find_orphans, forced_row_keys, log_orphans, orphan_details
 from merge.report import publish_report
 from merge.slot_order import COMMITTED, slot_status
 from merge.snapshot_keys import snapshot_key
@@ -107,7 +111,10 @@ def run_merge(
              len(joined.merged), joined.probed_rows, joined.carried_rows, joined.dropped_previous_rows,
              match.sps_with_price, match.sps_with_if, match.price_with_sps, joined.duplicate_rows)  # fmt: skip
     keyframe = is_keyframe(inputs.base, slot)
-    report = compare(inputs.base.observations, joined.merged, keyframe=keyframe)
+    orphans = find_orphans(store, inputs.base.slot, slot)
+    forced = forced_row_keys(orphans, joined.merged, inputs.base.merged, inputs.base.observations) if orphans else None
+    report = compare(inputs.base.observations, joined.merged, keyframe=keyframe, forced=forced)
+    log_orphans(orphans, report.forced_rows, report.forgotten_keys)
     log.info("changes: %d of %d rows (%d new)%s; per field %s", report.changed_rows, report.total_rows,
              report.new_rows, ", keyframe: every row published" if keyframe else "", report.field_changes)  # fmt: skip
     if status == COMMITTED:
@@ -127,6 +134,8 @@ def run_merge(
             "probed_rows": joined.probed_rows,
             "carried_rows": joined.carried_rows,
             "dropped_previous_rows": joined.dropped_previous_rows,
+            # Only present after orphan slots, so a normal run's summary is what it always was.
+            **orphan_details(orphans, report.forced_rows, report.forgotten_keys),
         },
     )
     result = publish(store, publication, timeseries_sink, metrics_sink)

@@ -17,7 +17,10 @@ Public objects (archive, selector, association, latest JSON) are in SpotLake's n
 ``merge.public.public_frame``. Any failure propagates (exit 1) before ``latest_state`` is replaced. When a
 newer slot has already been committed (a backfill or late rerun of an older slot), the "latest" objects
 (steps 2, 3, 6, 8 and 9) are left alone so the newest run stays the latest; the slot's own objects, records
-and snapshot are still written. Afterwards snapshots older than ``SNAPSHOT_RETENTION`` are pruned.
+and snapshot are still written. Afterwards snapshots older than ``SNAPSHOT_RETENTION`` are pruned, and
+the time-series key ledgers the commit made unnecessary (``utils.timeseries.ledgers_to_prune``: at or
+before the base slot, or older than 48 h); only after the commit, because until then the ledgers between
+the base and this slot are what the next merge needs to find this slot's orphans (``merge.orphans``).
 
 Cutover from the earlier public naming (ARM codes in public ``Region``): the state needs no rewrite (it
 keeps ARM codes, so no row changes for the renaming alone); the first run renames the previous selector's
@@ -47,14 +50,14 @@ from merge.public import (
     unknown_display_rows,
 )
 from merge.records import archive_bytes, latest_json_bytes, timeseries_records
-from merge.snapshot_keys import list_snapshots, snapshot_key
+from merge.snapshot_keys import list_snapshots, snapshot_key, snapshot_slot
 from merge.state import SUMMARY_KEY, snapshots_to_prune, state_bytes
 from utils.constants import ASSOCIATION_KEY, LATEST_JSON_KEY, LATEST_STATE_KEY, QUERY_SELECTOR_KEY, archive_key
 from utils.errors import CorruptObject, ObjectNotFound
 from utils.metrics import MetricsSink
 from utils.store import Store
 from utils.store_io import read_json, write_json
-from utils.timeseries import TimeseriesSink, with_restatements
+from utils.timeseries import TimeseriesSink, prune_ledgers, with_restatements
 from utils.timestamps import slot_iso
 from utils.vm_specs import with_public_specs, with_specs_of
 
@@ -196,4 +199,8 @@ def _prune(store: Store, slot: datetime, base_key: str | None) -> None:
         store.delete(key)
     if stale:
         log.info("pruned %d state snapshots older than the retention", len(stale))
+    # The base's slot; None when the base is no snapshot (none at all, or the latest state restored by hand).
+    ledgers = prune_ledgers(store, slot, None if base_key is None else snapshot_slot(base_key))
+    if ledgers:
+        log.info("pruned %d time-series key ledgers at or before the base slot or older than 48 h", ledgers)
 

@@ -20,10 +20,23 @@ data leaves no record of the earlier attempt, and no duplicates.
 - Parquet: one file per slot (``timeseries/azure/YYYY/MM/DD/HH-MM.parquet``), replaced by each write
   (removed by an empty one).
 - Timestream cannot delete. One point per (dimensions, time = slot); ``Version`` = the write's wall-clock
-  epoch ms (never below the slot's), so a later write of a point replaces it. Before writing, the series
-  keys of the write are added to the slot's ledger (``timeseries_written_key``); a rerun that does not
+  epoch ms (never below the slot's), so a later write of a point replaces it. A rerun that does not
   change a key an earlier attempt wrote writes that key again with the rerun's values
   (``with_restatements``), so no point of the earlier attempt survives.
+
+The key ledger (docs/contract.md 5, 8). Before any sink that stores points (all but ``none``) writes, the
+series keys of the write are added to the slot's ledger (``timeseries_written_key``). It answers two
+questions a later merge cannot answer from the committed state, which only knows what *committed* slots
+published:
+
+- a rerun of the same slot: which keys did an earlier attempt write (Timestream restates them, above);
+- a later slot: which keys did a slot write that died after the time-series step and was never committed
+  (an *orphan slot*, ``merge.orphans``); the next merge publishes those keys again whatever they hold.
+
+The ledger is the union over the slot's attempts, never replaced: it is written before the write it
+describes, so a write that then fails must not have removed the keys of an earlier attempt the sink still
+holds. A key too many only costs a record; a key too few leaves a wrong point. Ledgers are pruned after a
+commit (``ledgers_to_prune``), never before the slot they could be an orphan for has committed.
 
 Querying the Parquet dataset with DuckDB (store root ``./spotlake-data``)::
 
@@ -37,10 +50,11 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sqlite3
 import time as time_module
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,10 +92,22 @@ _RETRIABLE_CODES = {"ThrottlingException", "InternalServerException", "ServiceUn
 
 
 WRITTEN_PREFIX = "latest_data/azure/timeseries_written"
-WRITTEN_RETENTION_SECONDS = 48 * 3600  # as the state snapshots: a slot older than that is never rerun
+# A ledger older than this before the merged slot is pruned even when no committed base covers it. Safe for
+# orphans: an orphan slot on an earlier UTC day than the merged slot means the merge's base is from an earlier
+# day too, so the merge is a keyframe and publishes every row anyway (docs/contract.md 7). 48 h, as the state
+# snapshots, is twice that day.
+WRITTEN_RETENTION_SECONDS = 48 * 3600
+_WRITTEN_RE = re.compile(re.escape(WRITTEN_PREFIX) + r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})-(\d{2})\.json$")
+
+SeriesKey = tuple[str, ...]  # (InstanceTier, InstanceType, Region, AvailabilityZone), as written
 
 
 class TimeseriesSink(Protocol):
+    """A sink of change records. Two optional class attributes, read by ``with_restatements`` (a wrapper that
+    lacks them, such as a test's fault injector, gets the defaults): ``replaces_slot`` (default True: a write
+    replaces the slot's earlier points; False for Timestream) and ``writes_points`` (default True: it stores
+    what it is given, so its keys go to the ledger; False for ``none``)."""
+
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
         """Write the change records of ``slot``; returns how many records are now stored for them."""
         ...
@@ -90,6 +116,55 @@ class TimeseriesSink(Protocol):
 def timeseries_written_key(slot: datetime) -> str:
     """The ledger of series keys written for ``slot`` (a JSON list of [tier, type, region, zone])."""
     return f"{WRITTEN_PREFIX}/{slot_date_path(slot)}/{slot_hhmm(slot)}.json"
+
+
+def timeseries_written_slot(key: str) -> datetime | None:
+    """The slot of a ledger key; None for any other key (a temp file, a stray object)."""
+    match = _WRITTEN_RE.match(key)
+    if match is None:
+        return None
+    year, month, day, hour, minute = (int(g) for g in match.groups())
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def list_written_ledgers(store: Store) -> list[tuple[datetime, str]]:
+    """(slot, key) of every stored ledger, oldest first."""
+    found = [(timeseries_written_slot(key), key) for key in store.list_keys(f"{WRITTEN_PREFIX}/")]
+    return sorted((slot, key) for slot, key in found if slot is not None)
+
+
+def read_written_keys(store: Store, slot: datetime) -> set[SeriesKey]:
+    """The series keys of ``slot``'s ledger. Raises ObjectNotFound, or CorruptObject when it is not a list
+    of four-text lists."""
+    key = timeseries_written_key(slot)
+    items = read_json(store, key)
+    if not isinstance(items, list) or not all(isinstance(i, list) and len(i) == len(DIMENSION_COLUMNS)
+                                              for i in items):  # fmt: skip
+        raise CorruptObject(key, "not a list of [tier, type, region, zone] lists")
+    return {tuple(str(v) for v in item) for item in items}
+
+
+def ledgers_to_prune(ledgers: Sequence[tuple[datetime, str]], slot: datetime, base_slot: datetime | None) -> list[str]:
+    """Keys of the ledgers a committed merge of ``slot`` (from ``base_slot``) no longer needs (pure).
+
+    A ledger at or before the base slot is done with: that slot committed, or it was an orphan of a slot up
+    to the base, whose commit republished its keys. A ledger after the base may be an orphan of the next
+    merge, or (``slot``'s own) the one a committed rerun of ``slot`` reads, so it is kept, unless it is
+    older than ``WRITTEN_RETENTION_SECONDS`` (see there why that is safe).
+    """
+    slot = _utc(slot)
+    base = None if base_slot is None else _utc(base_slot)
+    cutoff = slot - timedelta(seconds=WRITTEN_RETENTION_SECONDS)
+    return [key for at, key in ledgers
+            if at != slot and ((base is not None and at <= base) or at < cutoff)]  # fmt: skip
+
+
+def prune_ledgers(store: Store, slot: datetime, base_slot: datetime | None) -> int:
+    """Delete the ledgers ``ledgers_to_prune`` names; call only after ``slot`` committed. Returns how many."""
+    stale = ledgers_to_prune(list_written_ledgers(store), slot, base_slot)
+    for key in stale:
+        store.delete(key)
+    return len(stale)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -213,26 +288,27 @@ def restatements(earlier: set[tuple[str, ...]], records: pd.DataFrame, baseline:
 def with_restatements(
     sink: TimeseriesSink, store: Store, slot: datetime, records: pd.DataFrame, baseline: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """``records`` for ``sink``; for a sink that cannot delete (``replaces_slot`` False: Timestream), plus
-    the restatement of every key an earlier attempt of the slot wrote and these records do not, taken from
-    ``baseline`` (the rerun's values for every row). The slot's ledger is updated first, so an attempt that
-    dies mid-write is restated by the next one. Ledgers older than the retention are removed."""
-    if getattr(sink, "replaces_slot", True):
-        return records
+    """``records`` for ``sink``, after adding their series keys to the slot's ledger (every sink that stores
+    points: ``writes_points``, all but ``none``), so an attempt that dies mid-write or before its commit is
+    known to the next merge (see the module docstring). For a sink that cannot delete (``replaces_slot``
+    False: Timestream), plus the restatement of every key an earlier attempt of the slot wrote and these
+    records do not, taken from ``baseline`` (the rerun's values for every row)."""
+    if not getattr(sink, "writes_points", True):
+        return records  # nothing is stored, so nothing can be orphaned or restated
     key = timeseries_written_key(slot)
     try:
-        earlier = {tuple(str(v) for v in item) for item in read_json(store, key)}
+        earlier = read_written_keys(store, slot)
     except ObjectNotFound:
         earlier = set()
-    except (CorruptObject, TypeError) as exc:
-        # Without the ledger the earlier attempt's keys are unknown: restate every row this run knows.
-        log.warning("time-series ledger %s unreadable (%s): restating every row", key, exc)
+    except CorruptObject as exc:
+        # Without the ledger the earlier attempt's keys are unknown: take every row this run knows instead
+        # (restated on Timestream, and recorded, so a later merge still sees them if this attempt dies).
+        log.warning("time-series ledger %s unreadable (%s): taking every row this run knows as written", key, exc)
         earlier = series_keys(baseline) if baseline is not None else set()
     written = earlier | series_keys(records)
     write_json(store, key, sorted(list(k) for k in written))
-    _prune_ledgers(store, slot)
-    if baseline is None:
-        return records
+    if getattr(sink, "replaces_slot", True) or baseline is None:
+        return records  # SQLite / Parquet: the write itself removes what an earlier attempt of the slot wrote
     extra = restatements(earlier, records, baseline)
     missing = len(earlier - series_keys(records) - series_keys(extra))
     if len(extra):
@@ -241,13 +317,6 @@ def with_restatements(
         log.warning("time series: %d series an earlier attempt of this slot wrote are unknown to this run and "
                     "keep that attempt's point (Timestream cannot delete)", missing)  # fmt: skip
     return pd.concat([records, extra[records.columns]], ignore_index=True) if len(extra) else records
-
-
-def _prune_ledgers(store: Store, slot: datetime) -> None:
-    cutoff = timeseries_written_key(datetime.fromtimestamp(_utc(slot).timestamp() - WRITTEN_RETENTION_SECONDS, UTC))
-    for key in store.list_keys(f"{WRITTEN_PREFIX}/"):
-        if key < cutoff:  # same fixed-width layout: text order is time order
-            store.delete(key)
 
 
 def chunked(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -523,6 +592,7 @@ class NoneSink:
     """Discards records (``SPOTLAKE_TIMESERIES=none``); reports them as written."""
 
     replaces_slot = True
+    writes_points = False  # no ledger: nothing it "wrote" can be read back, so nothing can be orphaned
 
     def write(self, records: pd.DataFrame, slot: datetime) -> int:
         return len(records)

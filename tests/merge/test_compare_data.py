@@ -2,10 +2,12 @@
 
 Prices, Savings, IF, T2 and T3 are compared with the row's last *published* point (any desired count), Score
 with the last Score published at the same count; the invariant checked with hypothesis: replaying the
-published points reconstructs every slot's values."""
+published points reconstructs every slot's values. Forced keys (orphan slots, docs/contract.md 8) only add
+rows to what is published: checked table by table and with hypothesis."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -248,3 +250,122 @@ def test_replaying_the_published_points_reconstructs_every_slot(slots: list) -> 
             assert all(_same(last[f], row[f]) for f in ROW_FIELDS), (row, last)
             at_count = [p for p in mine if p["DesiredCount"] == row["DesiredCount"]][-1]
             assert _same(at_count["Score"], row["Score"])
+
+
+# --- forced keys (orphan slots, docs/contract.md 8) -------------------------------------------------------
+D2_1 = {"InstanceTier": "Standard", "InstanceType": "D2s_v3", "Region": "eastus", "AvailabilityZone": "1"}
+D2_2 = {**D2_1, "AvailabilityZone": "2"}
+A1_W = {"InstanceTier": "Basic", "InstanceType": "A1", "Region": "westus", "AvailabilityZone": "Single"}
+
+
+def _keys(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=ROW_KEY_COLUMNS)
+
+
+def _row_keys(frame: pd.DataFrame) -> list[tuple]:
+    return [tuple(str(v).lower() for v in key) for key in frame[ROW_KEY_COLUMNS].itertuples(index=False)]
+
+
+BEFORE = [{**D2_1, "SpotPrice": 0.02}, {**D2_2, "SpotPrice": 0.02}, {**A1_W, "SpotPrice": 0.004}]
+
+
+@dataclass(frozen=True)
+class ForcedCase:
+    current: list[dict]
+    forced: list[dict] | None
+    published: list[dict]
+    forced_rows: int
+    forgotten: int = 0
+    keyframe: bool = False
+
+
+FORCED_CASES = {
+    # An unchanged row with a forced key is published with its current values; the others are not.
+    "unchanged, forced": ForcedCase(BEFORE, [D2_1], [D2_1], 1),
+    # A changed row is published once, forced or not.
+    "changed, forced": ForcedCase([{**D2_1, "SpotPrice": 0.05}, *BEFORE[1:]], [D2_1], [D2_1], 1),
+    "changed, other forced": ForcedCase([{**D2_1, "SpotPrice": 0.05}, *BEFORE[1:]], [A1_W], [D2_1, A1_W], 1),
+    # Keys match case-insensitively, as every join does (docs/contract.md 6).
+    "case": ForcedCase(BEFORE, [{**D2_2, "Region": "EastUS", "InstanceType": "d2S_V3"}], [D2_2], 1),
+    # A forced key without a current row is forgotten (both scopes), and publishes nothing now.
+    "gone": ForcedCase(BEFORE[:2], [A1_W], [], 0, forgotten=1),
+    # A key no one knows changes nothing.
+    "unknown": ForcedCase(BEFORE, [{**A1_W, "Region": "japaneast"}], [], 0),
+    "none": ForcedCase(BEFORE, None, [], 0),
+    "empty": ForcedCase(BEFORE, [], [], 0),
+    # A keyframe publishes every row anyway; the forced ones are still counted.
+    "keyframe": ForcedCase(BEFORE, [D2_2], [D2_1, D2_2, A1_W], 1, keyframe=True),
+}
+
+
+@pytest.mark.parametrize("name", FORCED_CASES)
+def test_forced_keys_are_published_whatever_they_hold(name: str) -> None:
+    case = FORCED_CASES[name]
+    previous = run([merged_frame(BEFORE)])
+    forced = None if case.forced is None else _keys(case.forced)
+    report = compare(previous, merged_frame(case.current), keyframe=case.keyframe, forced=forced)
+    assert _row_keys(report.changes) == _row_keys(_keys(case.published))
+    assert (report.forced_rows, report.forgotten_keys) == (case.forced_rows, case.forgotten)
+    unforced = compare(previous, merged_frame(case.current), keyframe=case.keyframe)
+    assert report.field_changes == unforced.field_changes  # forcing is no change of a field
+    assert report.new_rows == unforced.new_rows
+
+
+def test_a_forgotten_key_is_new_when_it_returns() -> None:
+    previous = run([merged_frame(BEFORE)])
+    gone = compare(previous, merged_frame(BEFORE[:2]), forced=_keys([A1_W]))
+    assert ("basic", "a1", "westus", "single") not in _row_keys(gone.observations)
+    assert len(gone.observations) == len(previous) - 2  # its published point and its count observation
+    back = compare(gone.observations, merged_frame(BEFORE))  # the same values it had before
+    assert _row_keys(back.changes) == _row_keys(_keys([A1_W]))
+    assert back.new_rows == 1
+
+
+def test_a_forced_unchanged_row_moves_the_published_point_to_this_slot() -> None:
+    # Published as it is now, so the next slot compares with these values (the ones a reader now sees).
+    previous = run([merged_frame(BEFORE)])
+    report = compare(previous, merged_frame(BEFORE), forced=_keys([D2_1]))
+    assert compare(report.observations, merged_frame(BEFORE)).changed_rows == 0
+
+
+FORCED_KEYS = st.lists(st.sampled_from(range(len(KEYS))), unique=True, max_size=len(KEYS))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(SLOT_DATA, min_size=1, max_size=4), SLOT_DATA, FORCED_KEYS)
+def test_forced_changes_are_the_unforced_ones_plus_the_forced_current_rows(
+    history: list, now: tuple, forced_indexes: list[int]
+) -> None:
+    observations = empty_observations()
+    for index, (count, rows, keyframe) in enumerate(history):
+        observations = compare(observations, _frame(count, rows, index), keyframe=keyframe).observations
+    count, rows, keyframe = now
+    current = _frame(count, rows, len(history))
+    forced = _keys([KEYS[i] for i in forced_indexes])
+    plain = compare(observations, current, keyframe=keyframe)
+    report = compare(observations, current, keyframe=keyframe, forced=forced)
+
+    forced_set = set(_row_keys(forced))
+    current_keys = _row_keys(current)
+    # A superset of F ∩ current rows, and otherwise exactly the unforced result, in the current order.
+    expected = [k for k in current_keys if k in set(_row_keys(plain.changes)) | forced_set]
+    assert _row_keys(report.changes) == expected
+    assert forced_set & set(current_keys) <= set(_row_keys(report.changes))
+    assert report.forced_rows == len(forced_set & set(current_keys))
+    assert (report.new_rows, report.field_changes, report.total_rows) == (
+        plain.new_rows, plain.field_changes, plain.total_rows)  # fmt: skip
+    # A published row is published with its current values, forced or not.
+    changed = report.changes.set_index(ROW_KEY_COLUMNS)
+    for key, row in current.set_index(ROW_KEY_COLUMNS).iterrows():
+        if key in changed.index:
+            assert all(_same(changed.loc[key, f], row[f]) for f in (*ROW_FIELDS, "Score", "DesiredCount"))
+    # Observations: the keys outside F as without forcing; forced keys without a current row forgotten.
+    def outside(frame: pd.DataFrame) -> list[tuple]:
+        return sorted(tuple(map(str, r)) for r in frame.itertuples(index=False)
+                      if tuple(str(v).lower() for v in r[:4]) not in forced_set)  # fmt: skip
+    columns = list(report.observations.columns)
+    assert outside(report.observations[columns]) == outside(plain.observations[columns])
+    remaining = set(_row_keys(report.observations))
+    assert not (forced_set - set(current_keys)) & remaining
+    # Replaying stays exact: publishing the same data again after a forced slot is no news.
+    assert compare(report.observations, current).changed_rows == 0
