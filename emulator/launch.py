@@ -133,21 +133,16 @@ def pid_alive(pid: int) -> bool:
 def stop_pid(pid: int, grace: float = STOP_GRACE_S) -> None:
     """Stop a process that is not this one's child: SIGTERM, up to ``grace`` seconds, then SIGKILL (its
     parent reaps it)."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-    if pid_alive(pid):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(POLL_S)
+        if not pid_alive(pid):
+            return
 
 
 def stop_process(process: subprocess.Popen[Any], grace: float = STOP_GRACE_S) -> int:

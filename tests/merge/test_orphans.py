@@ -85,6 +85,16 @@ class Sinks:
         return series_mismatches(self.points(), slot, read_json(self.store, LATEST_JSON_KEY))
 
 
+def crashed_after_the_time_series(kind: str, tmp_path: Path, base_env: dict[str, str],
+                                  request: pytest.FixtureRequest) -> tuple[Sinks, SameCount]:
+    """Slot 0 committed; slot 1 moved one size's spot price, wrote the time series and died before its commit."""
+    sinks, world = Sinks(kind, tmp_path, base_env, request), SameCount()
+    sinks.merge(world, 0)
+    world.spot_override[MOVED] = 0.05
+    sinks.merge(world, 1, crash=True)
+    return sinks, world
+
+
 SINK_KINDS = ["sqlite", "parquet", "timestream"]
 
 
@@ -92,10 +102,7 @@ SINK_KINDS = ["sqlite", "parquet", "timestream"]
 def test_a_slot_that_died_after_the_time_series_is_corrected_by_the_next_slot(
     kind: str, tmp_path: Path, base_env: dict[str, str], request: pytest.FixtureRequest
 ) -> None:
-    sinks, world = Sinks(kind, tmp_path, base_env, request), SameCount()
-    sinks.merge(world, 0)
-    world.spot_override[MOVED] = 0.05
-    sinks.merge(world, 1, crash=True)
+    sinks, world = crashed_after_the_time_series(kind, tmp_path, base_env, request)
     assert sinks.store.exists(timeseries_written_key(slot_at(1)))  # recorded before the write, for every sink
     world.spot_override.clear()
     result = sinks.merge(world, 2)
@@ -129,10 +136,7 @@ def test_without_an_orphan_the_summary_and_records_are_as_before(tmp_path: Path,
 def test_an_orphan_key_without_a_row_is_published_as_new_when_it_returns(
     kind: str, tmp_path: Path, base_env: dict[str, str], request: pytest.FixtureRequest
 ) -> None:
-    sinks, world = Sinks(kind, tmp_path, base_env, request), SameCount()
-    sinks.merge(world, 0)
-    world.spot_override[MOVED] = 0.05
-    sinks.merge(world, 1, crash=True)
+    sinks, world = crashed_after_the_time_series(kind, tmp_path, base_env, request)
     world.spot_override.clear()
     world.unpriced.add(MOVED)
     world.unprobed.add(MOVED)  # dropped at slot 2: no row to publish
