@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import sqlite3
 import time as time_module
 from collections.abc import Callable, Sequence
@@ -63,9 +62,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from utils.constants import timeseries_parquet_key
 from utils.errors import CorruptObject, ObjectNotFound, RunFailed
+from utils.slot_objects import SlotObjects
 from utils.store import Store
 from utils.store_io import read_json, write_json, write_parquet
-from utils.timestamps import slot_date_path, slot_hhmm
 from utils.vm_specs import MERGED_SPEC_COLUMNS, SPEC_TEXT_COLUMNS, public_specs
 
 log = logging.getLogger(__name__)
@@ -97,7 +96,7 @@ WRITTEN_PREFIX = "latest_data/azure/timeseries_written"
 # day too, so the merge is a keyframe and publishes every row anyway (docs/contract.md 7). 48 h, as the state
 # snapshots, is twice that day.
 WRITTEN_RETENTION_SECONDS = 48 * 3600
-_WRITTEN_RE = re.compile(re.escape(WRITTEN_PREFIX) + r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})-(\d{2})\.json$")
+_LEDGERS = SlotObjects(WRITTEN_PREFIX, ".json")
 
 SeriesKey = tuple[str, ...]  # (InstanceTier, InstanceType, Region, AvailabilityZone), as written
 
@@ -115,22 +114,17 @@ class TimeseriesSink(Protocol):
 
 def timeseries_written_key(slot: datetime) -> str:
     """The ledger of series keys written for ``slot`` (a JSON list of [tier, type, region, zone])."""
-    return f"{WRITTEN_PREFIX}/{slot_date_path(slot)}/{slot_hhmm(slot)}.json"
+    return _LEDGERS.key(slot)
 
 
 def timeseries_written_slot(key: str) -> datetime | None:
     """The slot of a ledger key; None for any other key (a temp file, a stray object)."""
-    match = _WRITTEN_RE.match(key)
-    if match is None:
-        return None
-    year, month, day, hour, minute = (int(g) for g in match.groups())
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+    return _LEDGERS.slot(key)
 
 
 def list_written_ledgers(store: Store) -> list[tuple[datetime, str]]:
     """(slot, key) of every stored ledger, oldest first."""
-    found = [(timeseries_written_slot(key), key) for key in store.list_keys(f"{WRITTEN_PREFIX}/")]
-    return sorted((slot, key) for slot, key in found if slot is not None)
+    return _LEDGERS.list(store)
 
 
 def read_written_keys(store: Store, slot: datetime) -> set[SeriesKey]:
