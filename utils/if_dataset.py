@@ -76,7 +76,6 @@ def collect_if(
     Raises:
         RunFailed: either source kept failing, or the credential was refused.
     """
-    policy = retry_policy
     if not auth.subscription_ids:
         raise RunFailed("no Azure subscription id configured for the Resource SKUs listing")
     lister = list_skus or list_vm_skus
@@ -85,7 +84,7 @@ def collect_if(
         client = resource_graph_client(auth, timeout=timeout)
         try:
             return eviction_rates_frame(
-                fetch_eviction_rates(client, retry_policy=policy, progress_logger=progress_logger)
+                fetch_eviction_rates(client, retry_policy=retry_policy, progress_logger=progress_logger)
             )
         finally:
             client.close()
@@ -94,7 +93,7 @@ def collect_if(
     # instead of the sum). Either failing fails the dataset; the other's result is discarded.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="if") as pool:
         rates_future = pool.submit(eviction_rates)
-        skus_future = pool.submit(lister, auth, auth.subscription_ids[0], timeout=timeout, retry_policy=policy)
+        skus_future = pool.submit(lister, auth, auth.subscription_ids[0], timeout=timeout, retry_policy=retry_policy)
         rates = rates_future.result()
         skus = skus_future.result()
     frame = build_if_dataset(skus, rates)

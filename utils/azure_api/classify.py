@@ -106,11 +106,11 @@ def classify(status: int, body: str) -> Answer:
         return Answer(Outcome.OK, status)
     fields = arm_error_fields(body)
     code = fields[0] if fields is not None else ""
-    message = error_message(body, fields)
+    message = error_message(body)
     if status == 429 or QUOTA_TEXT in body:
         return Answer(Outcome.THROTTLED, status, message, code)
     if status == 400:
-        regions, sizes = invalid_values(body, fields)
+        regions, sizes = invalid_values(body)
         if regions or sizes:
             return Answer(Outcome.INVALID, status, message, code, regions, sizes)
         if code == NO_PROVIDER_CODE or supported_locations(body):
@@ -137,14 +137,10 @@ def arm_error_fields(text: str) -> tuple[str, str] | None:
     return str(code), str(message)
 
 
-_UNSET: tuple[str, str] = ("", "")
-
-
-def error_message(text: str, fields: tuple[str, str] | None = _UNSET) -> str:
+def error_message(text: str) -> str:
     """``code: message`` of an ARM error body, or the (short) plain text itself (the SPS 429 and some
     gateway errors are plain text)."""
-    if fields is _UNSET:
-        fields = arm_error_fields(text)
+    fields = arm_error_fields(text)
     if fields is not None:
         return f"{fields[0]}: {fields[1]}".strip(": ")[:500]
     return text.strip()[:500]
@@ -156,11 +152,10 @@ def _unescaped(text: str) -> str:
     return text.replace("\\u0027", "'").replace("\\u0022", '"').replace('\\"', '"')
 
 
-def invalid_values(text: str, fields: tuple[str, str] | None = _UNSET) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def invalid_values(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(regions, sizes) named invalid in a 400 body (docs/azure-facts.md 8 wording), read from the JSON body's
     ``error.message`` first (decoded: a body may escape the quotes as ``\\u0027``), the raw text second."""
-    if fields is _UNSET:
-        fields = arm_error_fields(text)
+    fields = arm_error_fields(text)
     found = _INVALID_VALUE_RE.findall(fields[1]) if fields is not None else []
     if not found:
         found = _INVALID_VALUE_RE.findall(_unescaped(text))

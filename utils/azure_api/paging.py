@@ -87,9 +87,6 @@ class NextLinkPaging:
     def done(self) -> bool:
         return self.url is None
 
-    def verdict(self) -> Verdict:
-        return Verdict.DONE if self.done else Verdict.MORE
-
     def next_request(self) -> str | None:
         return self.url
 
@@ -134,9 +131,6 @@ class SkipTokenPaging:
     total: int | None = None
     pages: int = 0
     _guard: _TokenGuard = field(default_factory=lambda: _TokenGuard("Resource Graph"))
-
-    def verdict(self) -> Verdict:
-        return Verdict.DONE if self.done else Verdict.MORE
 
     def next_request(self) -> str | None:
         return self.token
